@@ -1,0 +1,67 @@
+"""Settings from the environment (prefix ``P2PLEND_``) or a ``.env`` file.
+
+Secrets have development defaults so a newcomer's first command just works; outside
+development and test those defaults are refused at start-up.
+"""
+
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_DEV_SECRET = "dev-only-secret-change-me"
+_DEV_PII_KEY = "ZGV2LW9ubHktcGlpLWtleS0zMi1ieXRlcy1sb25nISE="  # 32 bytes, base64
+_DEV_CUSTODIAN_SECRET = "dev-only-custodian-hmac-secret"
+
+DEFAULT_POSTGRES_TEST_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="P2PLEND_", env_file=".env", extra="ignore")
+
+    environment: Literal["development", "test", "production"] = "development"
+    database_url: str = "sqlite:///p2plend.db"
+
+    # Signs session cookies and CSRF tokens.
+    secret_key: str = _DEV_SECRET
+    # AES-256-GCM key (base64, 32 bytes) for PII at rest, and the key of the blind index.
+    pii_key: str = _DEV_PII_KEY
+    # Shared secret of the custodian bank's callback signatures (HMAC-SHA256).
+    custodian_hmac_secret: str = _DEV_CUSTODIAN_SECRET
+
+    # Argon2 cost: "standard" in production; tests lower it to stay fast.
+    password_hash_profile: Literal["standard", "fast"] = "standard"
+
+    login_max_failures: int = 5
+    login_lockout_minutes: int = 15
+    session_hours: int = 12
+    sms_code_minutes: int = 10
+    sms_resend_seconds: int = 60
+
+    withdrawal_fee_fen: int = 200  # [D] 2.00 yuan per withdrawal (DOMAIN.md §4)
+    risk_assessment_valid_months: int = 12  # [D]
+    deposit_order_valid_minutes: int = 30
+
+    # When the simulated custodian bank is the custodian (demo, tests, development).
+    custodian: Literal["simulated"] = "simulated"
+
+    log_json: bool = False
+
+    @model_validator(mode="after")
+    def _refuse_default_secrets_in_production(self) -> "Settings":
+        if self.environment == "production":
+            defaults = {
+                "P2PLEND_SECRET_KEY": self.secret_key == _DEV_SECRET,
+                "P2PLEND_PII_KEY": self.pii_key == _DEV_PII_KEY,
+                "P2PLEND_CUSTODIAN_HMAC_SECRET": self.custodian_hmac_secret == _DEV_CUSTODIAN_SECRET,
+            }
+            unsafe = [name for name, is_default in defaults.items() if is_default]
+            if unsafe:
+                raise ValueError(f"production refuses development secrets: set {', '.join(unsafe)}")
+        return self
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

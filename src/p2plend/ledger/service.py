@@ -1,0 +1,338 @@
+"""The double-entry ledger: post balanced entries, read balances, verify invariants.
+
+Sign convention: a posting's amount is money *into* the account. A user's ``available``
+and ``frozen`` balances are what the user owns at the custodian; money arriving from
+outside the custody system comes from ``external:custodian_clearing``, which therefore
+runs negative. Every entry sums to zero, so all balances together sum to zero.
+"""
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from p2plend import clock
+from p2plend.errors import InsufficientFunds
+from p2plend.ledger.errors import IdempotencyConflict, UnbalancedEntry, UnknownAccount
+from p2plend.ledger.models import JournalEntry, LedgerAccount, Posting
+
+# The chart of accounts beyond each user's pair. Created by migration 0002.
+PLATFORM_FEE_INCOME = "platform:fee_income"  # the platform's own custody sub-account for fees
+PLATFORM_OWN_FUNDS = "platform:own_funds"  # the platform's own money (marketing etc.), never users'
+RISK_RESERVE = "platform:risk_reserve"  # 风险备付金: off by default (DOMAIN.md §8)
+CUSTODIAN_CLEARING = "external:custodian_clearing"  # money entering/leaving custody via bank cards
+
+USER_KINDS = ("available", "frozen")
+
+
+def user_available(user_id: int) -> str:
+    return f"user:{user_id}:available"
+
+
+def user_frozen(user_id: int) -> str:
+    return f"user:{user_id}:frozen"
+
+
+@dataclass(frozen=True)
+class Leg:
+    account: str  # account code
+    amount: int  # fen into the account (negative: out of it)
+
+
+@dataclass(frozen=True)
+class Posted:
+    entry: JournalEntry
+    created: bool  # False when the idempotency key had already been posted
+
+
+@dataclass(frozen=True)
+class Balances:
+    available: int
+    frozen: int
+
+    @property
+    def total(self) -> int:
+        return self.available + self.frozen
+
+
+def open_user_accounts(session: Session, user_id: int) -> None:
+    """Create the user's ``available`` and ``frozen`` accounts (idempotent)."""
+    existing = set(
+        session.scalars(
+            select(LedgerAccount.kind).where(
+                LedgerAccount.owner_type == "user", LedgerAccount.owner_id == user_id
+            )
+        ).all()
+    )
+    for kind in USER_KINDS:
+        if kind not in existing:
+            session.add(
+                LedgerAccount(
+                    code=f"user:{user_id}:{kind}",
+                    owner_type="user",
+                    owner_id=user_id,
+                    kind=kind,
+                    balance=0,
+                    created_at=clock.now(),
+                )
+            )
+    session.flush()
+
+
+def post(
+    session: Session,
+    *,
+    kind: str,
+    legs: Sequence[Leg],
+    idempotency_key: str,
+    ref_type: str | None = None,
+    ref_id: str | int | None = None,
+    memo: str = "",
+    business_date: date | None = None,
+    reverses_entry_id: int | None = None,
+) -> Posted:
+    """Post one balanced journal entry, exactly once per idempotency key.
+
+    Replaying a key with the same legs returns the first entry unchanged; with other
+    legs it is refused. A user account that would go below zero refuses the whole entry
+    with ``insufficient_funds`` and nothing is written.
+    """
+    merged = _merge_legs(legs)
+    if len(merged) < 2 or sum(merged.values()) != 0:
+        raise UnbalancedEntry(
+            f"entry {idempotency_key!r} does not balance",
+            details={"legs": {k: v for k, v in merged.items()}},
+        )
+    fingerprint = _fingerprint(kind, merged)
+    existing = _entry_by_key(session, idempotency_key)
+    if existing is not None:
+        return _replay(existing, fingerprint)
+
+    accounts = _accounts_by_code(session, list(merged))
+    try:
+        with session.begin_nested():
+            entry = JournalEntry(
+                kind=kind,
+                idempotency_key=idempotency_key,
+                fingerprint=fingerprint,
+                business_date=business_date or clock.today(),
+                created_at=clock.now(),
+                ref_type=ref_type,
+                ref_id=None if ref_id is None else str(ref_id),
+                memo=memo[:200],
+                reverses_entry_id=reverses_entry_id,
+            )
+            session.add(entry)
+            session.flush()
+            # Lock rows in id order so concurrent entries never deadlock.
+            for code in sorted(merged, key=lambda c: accounts[c].id):
+                _apply(session, accounts[code], merged[code])
+            session.add_all(
+                Posting(entry_id=entry.id, account_id=accounts[code].id, amount=amount)
+                for code, amount in merged.items()
+            )
+            session.flush()
+    except IntegrityError:
+        # Another transaction posted the same key first: answer with its entry.
+        existing = _entry_by_key(session, idempotency_key)
+        if existing is None:
+            raise
+        return _replay(existing, fingerprint)
+    for account in accounts.values():
+        session.expire(account, ["balance"])
+    return Posted(entry=entry, created=True)
+
+
+def transfer(
+    session: Session,
+    *,
+    kind: str,
+    source: str,
+    destination: str,
+    amount: int,
+    idempotency_key: str,
+    ref_type: str | None = None,
+    ref_id: str | int | None = None,
+    memo: str = "",
+) -> Posted:
+    """A two-leg entry: ``amount`` fen from ``source`` to ``destination``."""
+    return post(
+        session,
+        kind=kind,
+        legs=[Leg(source, -amount), Leg(destination, amount)],
+        idempotency_key=idempotency_key,
+        ref_type=ref_type,
+        ref_id=ref_id,
+        memo=memo,
+    )
+
+
+def balance(session: Session, code: str) -> int:
+    value = session.scalar(select(LedgerAccount.balance).where(LedgerAccount.code == code))
+    if value is None:
+        raise UnknownAccount(f"no ledger account {code!r}")
+    return value
+
+
+def user_balances(session: Session, user_id: int) -> Balances:
+    rows = dict(
+        session.execute(
+            select(LedgerAccount.kind, LedgerAccount.balance).where(
+                LedgerAccount.owner_type == "user", LedgerAccount.owner_id == user_id
+            )
+        ).all()
+    )
+    return Balances(available=rows.get("available", 0), frozen=rows.get("frozen", 0))
+
+
+@dataclass(frozen=True)
+class HistoryLine:
+    entry_id: int
+    business_date: date
+    kind: str
+    account_kind: str
+    amount: int
+    memo: str
+    ref_type: str | None
+    ref_id: str | None
+
+
+def user_history(session: Session, user_id: int, *, limit: int = 50, before_entry_id: int | None = None) -> list[HistoryLine]:
+    """The user's postings, newest first (资金流水)."""
+    query = (
+        select(
+            JournalEntry.id,
+            JournalEntry.business_date,
+            JournalEntry.kind,
+            LedgerAccount.kind,
+            Posting.amount,
+            JournalEntry.memo,
+            JournalEntry.ref_type,
+            JournalEntry.ref_id,
+        )
+        .join(Posting, Posting.entry_id == JournalEntry.id)
+        .join(LedgerAccount, LedgerAccount.id == Posting.account_id)
+        .where(LedgerAccount.owner_type == "user", LedgerAccount.owner_id == user_id)
+        .order_by(JournalEntry.id.desc(), Posting.id.desc())
+        .limit(limit)
+    )
+    if before_entry_id is not None:
+        query = query.where(JournalEntry.id < before_entry_id)
+    return [HistoryLine(*row) for row in session.execute(query)]
+
+
+def balances_as_of(session: Session, day: date) -> dict[str, int]:
+    """Every account's balance at the end of ``day``, by code, from the postings."""
+    rows = session.execute(
+        select(LedgerAccount.code, func.coalesce(func.sum(Posting.amount), 0))
+        .join(Posting, Posting.account_id == LedgerAccount.id)
+        .join(JournalEntry, JournalEntry.id == Posting.entry_id)
+        .where(JournalEntry.business_date <= day)
+        .group_by(LedgerAccount.code)
+    )
+    return {code: int(total) for code, total in rows}
+
+
+@dataclass(frozen=True)
+class Violation:
+    rule: str
+    subject: str
+    detail: str
+
+
+def verify(session: Session) -> list[Violation]:
+    """Check every ledger invariant; an empty list means the books are sound."""
+    violations: list[Violation] = []
+    for entry_id, total, count in session.execute(
+        select(JournalEntry.id, func.coalesce(func.sum(Posting.amount), 0), func.count(Posting.id))
+        .outerjoin(Posting, Posting.entry_id == JournalEntry.id)
+        .group_by(JournalEntry.id)
+        .having((func.coalesce(func.sum(Posting.amount), 0) != 0) | (func.count(Posting.id) < 2))
+    ):
+        violations.append(
+            Violation("entry_balances", f"entry {entry_id}", f"postings sum to {total} over {count} legs")
+        )
+    sums = (
+        select(Posting.account_id, func.sum(Posting.amount).label("total"))
+        .group_by(Posting.account_id)
+        .subquery()
+    )
+    for code, stored, summed in session.execute(
+        select(LedgerAccount.code, LedgerAccount.balance, func.coalesce(sums.c.total, 0))
+        .outerjoin(sums, sums.c.account_id == LedgerAccount.id)
+        .where(LedgerAccount.balance != func.coalesce(sums.c.total, 0))
+    ):
+        violations.append(
+            Violation("balance_matches_postings", code, f"balance {stored} but postings sum to {summed}")
+        )
+    for code, value in session.execute(
+        select(LedgerAccount.code, LedgerAccount.balance).where(
+            LedgerAccount.owner_type == "user", LedgerAccount.balance < 0
+        )
+    ):
+        violations.append(Violation("user_balance_non_negative", code, f"balance {value}"))
+    grand_total = session.scalar(select(func.coalesce(func.sum(LedgerAccount.balance), 0)))
+    if grand_total != 0:
+        violations.append(Violation("accounts_sum_to_zero", "all accounts", f"sum is {grand_total}"))
+    return violations
+
+
+def _merge_legs(legs: Sequence[Leg]) -> dict[str, int]:
+    merged: dict[str, int] = {}
+    for leg in legs:
+        if leg.amount == 0:
+            continue
+        merged[leg.account] = merged.get(leg.account, 0) + leg.amount
+    return {code: amount for code, amount in merged.items() if amount != 0}
+
+
+def _fingerprint(kind: str, merged: dict[str, int]) -> str:
+    payload = json.dumps({"kind": kind, "legs": sorted(merged.items())}, separators=(",", ":"))
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def _entry_by_key(session: Session, key: str) -> JournalEntry | None:
+    return session.scalars(select(JournalEntry).where(JournalEntry.idempotency_key == key)).first()
+
+
+def _replay(existing: JournalEntry, fingerprint: str) -> Posted:
+    if existing.fingerprint != fingerprint:
+        raise IdempotencyConflict(
+            "This idempotency key was already used for a different movement of money.",
+            details={"idempotency_key": existing.idempotency_key},
+        )
+    return Posted(entry=existing, created=False)
+
+
+def _accounts_by_code(session: Session, codes: list[str]) -> dict[str, LedgerAccount]:
+    accounts = {a.code: a for a in session.scalars(select(LedgerAccount).where(LedgerAccount.code.in_(codes)))}
+    missing = sorted(set(codes) - set(accounts))
+    if missing:
+        raise UnknownAccount(f"no ledger account {', '.join(missing)}", details={"accounts": missing})
+    return accounts
+
+
+def _apply(session: Session, account: LedgerAccount, amount: int) -> None:
+    """Move ``amount`` into ``account`` with one conditional UPDATE.
+
+    The WHERE clause is the overdraft guard that holds under concurrency: PostgreSQL
+    re-evaluates it after waiting for a concurrent writer's row lock.
+    """
+    statement = update(LedgerAccount).where(LedgerAccount.id == account.id)
+    if account.owner_type == "user" and amount < 0:
+        statement = statement.where(LedgerAccount.balance + amount >= 0)
+    result = session.execute(
+        statement.values(balance=LedgerAccount.balance + amount),
+        execution_options={"synchronize_session": False},
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        raise InsufficientFunds(
+            "Not enough available balance for this operation.",
+            details={"account": account.code, "needed": -amount},
+        )
+

@@ -1,0 +1,138 @@
+"""Test harness: a fresh migrated database per test, on SQLite or PostgreSQL.
+
+The suite runs twice: on SQLite (default) and on PostgreSQL when
+``P2PLEND_TEST_DATABASE_URL`` names one. The schema always comes from the Alembic
+migrations. Each test gets its own database cloned from a migrated template (a file
+copy on SQLite, ``CREATE DATABASE … TEMPLATE`` on PostgreSQL), so tests that use several
+connections — concurrency, the custodian's own session — are isolated too.
+
+After every test that used the database the ledger invariants are verified.
+"""
+
+import os
+import shutil
+from collections.abc import Iterator
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+os.environ.setdefault("P2PLEND_ENVIRONMENT", "test")
+os.environ.setdefault("P2PLEND_PASSWORD_HASH_PROFILE", "fast")
+
+from p2plend import clock, migrate  # noqa: E402
+from p2plend.config import get_settings  # noqa: E402
+from p2plend.db import make_engine, make_session_factory, normalise_url  # noqa: E402
+from tests import invariants  # noqa: E402
+
+TEST_DATE = date(2026, 11, 28)
+
+
+def _worker() -> str:
+    return os.environ.get("PYTEST_XDIST_WORKER", "main")
+
+
+def _postgres_url() -> str | None:
+    url = os.environ.get("P2PLEND_TEST_DATABASE_URL", "")
+    return normalise_url(url) if url.startswith("postgres") else None
+
+
+def pytest_report_header() -> str:
+    return f"p2plend database: {'postgresql' if _postgres_url() else 'sqlite'}"
+
+
+@pytest.fixture(scope="session")
+def template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A database migrated to head, to clone for each test: a file path or a PG database name."""
+    pg = _postgres_url()
+    if pg is None:
+        path = tmp_path_factory.mktemp("db") / "template.sqlite"
+        migrate.upgrade(f"sqlite:///{path}")
+        yield str(path)
+        return
+    name = f"p2plend_tpl_{_worker()}"
+    _pg_admin(pg, f'DROP DATABASE IF EXISTS "{name}"', f'CREATE DATABASE "{name}"')
+    migrate.upgrade(_pg_url_for(pg, name))
+    yield name
+    _pg_admin(pg, f'DROP DATABASE IF EXISTS "{name}"')
+
+
+@pytest.fixture
+def database_url(template: str, tmp_path: Path) -> Iterator[str]:
+    pg = _postgres_url()
+    if pg is None:
+        path = tmp_path / "test.sqlite"
+        shutil.copyfile(template, path)
+        yield f"sqlite:///{path}"
+        return
+    name = f"p2plend_test_{_worker()}"
+    _pg_admin(pg, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+    yield _pg_url_for(pg, name)
+
+
+@pytest.fixture
+def engine(database_url: str, request: pytest.FixtureRequest) -> Iterator[Engine]:
+    engine = make_engine(database_url)
+    yield engine
+    if request.node.get_closest_marker("corrupts_books") is None:
+        factory = make_session_factory(engine)
+        with factory() as session:
+            invariants.assert_books_sound(session)
+    engine.dispose()
+
+
+@pytest.fixture
+def session_factory(engine: Engine) -> sessionmaker[Session]:
+    return make_session_factory(engine)
+
+
+@pytest.fixture
+def session(session_factory: sessionmaker[Session]) -> Iterator[Session]:
+    """A session for the test body; commit explicitly where the test needs it."""
+    with session_factory() as session:
+        yield session
+
+
+@pytest.fixture(autouse=True)
+def business_clock() -> Iterator[clock.FixedClock]:
+    fixed = clock.FixedClock(datetime(2026, 11, 28, 2, 0, tzinfo=UTC))
+    previous = clock.current()
+    clock.install(fixed)
+    yield fixed
+    clock.install(previous)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_settings() -> Iterator[None]:
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+@pytest.fixture
+def is_postgres() -> bool:
+    return _postgres_url() is not None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if _postgres_url() is not None:
+        return
+    skip = pytest.mark.skip(reason="needs PostgreSQL (set P2PLEND_TEST_DATABASE_URL)")
+    for item in items:
+        if item.get_closest_marker("postgres_only"):
+            item.add_marker(skip)
+
+
+def _pg_url_for(base: str, database: str) -> str:
+    return make_url(base).set(database=database).render_as_string(hide_password=False)
+
+
+def _pg_admin(base: str, *statements: str) -> None:
+    admin: Engine = create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        for statement in statements:
+            conn.execute(text(statement))
+    admin.dispose()
