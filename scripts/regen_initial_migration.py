@@ -26,8 +26,19 @@ def main() -> None:
         url = f"sqlite:///{tmp}/empty.db"
         try:
             subprocess.run(
-                [sys.executable, "-m", "alembic", "-x", "regen=1", "revision", "--autogenerate",
-                 "--rev-id", "0001", "-m", "initial schema"],
+                [
+                    sys.executable,
+                    "-m",
+                    "alembic",
+                    "-x",
+                    "regen=1",
+                    "revision",
+                    "--autogenerate",
+                    "--rev-id",
+                    "0001",
+                    "-m",
+                    "initial schema",
+                ],
                 check=True,
                 env={**__import__("os").environ, "P2PLEND_DATABASE_URL": url},
             )

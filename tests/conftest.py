@@ -9,9 +9,11 @@ connections — concurrency, the custodian's own session — are isolated too.
 After every test that used the database the ledger invariants are verified.
 """
 
+import itertools
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -23,16 +25,17 @@ from sqlalchemy.orm import Session, sessionmaker
 os.environ.setdefault("P2PLEND_ENVIRONMENT", "test")
 os.environ.setdefault("P2PLEND_PASSWORD_HASH_PROFILE", "fast")
 
-from p2plend import clock, migrate  # noqa: E402
-from p2plend.config import get_settings  # noqa: E402
-from p2plend.db import make_engine, make_session_factory, normalise_url  # noqa: E402
-from tests import invariants  # noqa: E402
+from p2plend import clock, migrate
+from p2plend.config import get_settings
+from p2plend.db import make_engine, make_session_factory, normalise_url
+from tests import invariants
 
 TEST_DATE = date(2026, 11, 28)
 
 
 def _worker() -> str:
-    return os.environ.get("PYTEST_XDIST_WORKER", "main")
+    # Unique per process: two suites running at once on one server must not drop each other's databases.
+    return f"{os.environ.get('PYTEST_XDIST_WORKER', 'main')}_{os.getpid()}"
 
 
 def _postgres_url() -> str | None:
@@ -60,6 +63,36 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     _pg_admin(pg, f'DROP DATABASE IF EXISTS "{name}"')
 
 
+@pytest.fixture(scope="session")
+def fresh_database(
+    template: str, tmp_path_factory: pytest.TempPathFactory
+) -> Callable[[], AbstractContextManager[str]]:
+    """Another database cloned from the template, per use: for tests needing many (hypothesis machines)."""
+    pg = _postgres_url()
+    numbers = itertools.count()
+
+    @contextmanager
+    def clone() -> Iterator[str]:
+        n = next(numbers)
+        if pg is None:
+            path = tmp_path_factory.mktemp("clone") / f"clone{n}.sqlite"
+            shutil.copyfile(template, path)
+            yield f"sqlite:///{path}"
+            return
+        name = f"p2plend_clone_{_worker()}_{n}"
+        _pg_admin(
+            pg,
+            f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)',
+            f'CREATE DATABASE "{name}" TEMPLATE "{template}"',
+        )
+        try:
+            yield _pg_url_for(pg, name)
+        finally:
+            _pg_admin(pg, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    return clone
+
+
 @pytest.fixture
 def database_url(template: str, tmp_path: Path) -> Iterator[str]:
     pg = _postgres_url()
@@ -69,7 +102,11 @@ def database_url(template: str, tmp_path: Path) -> Iterator[str]:
         yield f"sqlite:///{path}"
         return
     name = f"p2plend_test_{_worker()}"
-    _pg_admin(pg, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+    _pg_admin(
+        pg,
+        f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)',
+        f'CREATE DATABASE "{name}" TEMPLATE "{template}"',
+    )
     yield _pg_url_for(pg, name)
 
 

@@ -53,7 +53,7 @@ _clock: Clock = SystemClock()
 
 
 def install(clock: Clock) -> None:
-    global _clock
+    global _clock  # noqa: PLW0603 — the process's one clock, swapped by tests and the simulator
     _clock = clock
 
 

@@ -7,7 +7,7 @@ development and test those defaults are refused at start-up.
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import model_validator
+from pydantic import field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 _DEV_SECRET = "dev-only-secret-change-me"
@@ -41,12 +41,30 @@ class Settings(BaseSettings):
 
     withdrawal_fee_fen: int = 200  # [D] 2.00 yuan per withdrawal (DOMAIN.md §4)
     risk_assessment_valid_months: int = 12  # [D]
+    # [D] Outstanding lending cap per investor tier (DOMAIN.md §5), in fen; null = no cap.
+    # From the environment as JSON: P2PLEND_RISK_TIER_CAPS_FEN='{"C1": 5000000, ...}'.
+    risk_tier_caps_fen: dict[str, int | None] = {
+        "C1": 5_000_000,
+        "C2": 10_000_000,
+        "C3": 30_000_000,
+        "C4": 100_000_000,
+        "C5": None,
+    }
     deposit_order_valid_minutes: int = 30
 
     # When the simulated custodian bank is the custodian (demo, tests, development).
     custodian: Literal["simulated"] = "simulated"
 
     log_json: bool = False
+
+    @field_validator("risk_tier_caps_fen")
+    @classmethod
+    def _every_tier_has_a_cap(cls, caps: dict[str, int | None]) -> dict[str, int | None]:
+        if set(caps) != {"C1", "C2", "C3", "C4", "C5"}:
+            raise ValueError("risk_tier_caps_fen needs exactly the tiers C1..C5")
+        if any(cap is not None and cap < 0 for cap in caps.values()):
+            raise ValueError("risk_tier_caps_fen caps must be non-negative fen or null")
+        return caps
 
     @model_validator(mode="after")
     def _refuse_default_secrets_in_production(self) -> "Settings":

@@ -18,6 +18,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
+from p2plend.errors import commits_despite
+
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
@@ -104,8 +106,11 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
     try:
         yield session
         session.commit()
-    except BaseException:
-        session.rollback()
+    except BaseException as exc:
+        if commits_despite(exc):
+            session.commit()
+        else:
+            session.rollback()
         raise
     finally:
         session.close()

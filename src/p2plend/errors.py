@@ -11,11 +11,19 @@ from typing import Any, ClassVar
 class DomainError(Exception):
     code: ClassVar[str] = "domain_error"
     status: ClassVar[int] = 400
+    # A refusal whose bookkeeping must be committed although the act failed (a failed
+    # sign-in counter that makes lock-outs hold). Raise such an error before the act has
+    # written anything else: the transaction owner commits instead of rolling back.
+    keep_bookkeeping: ClassVar[bool] = False
 
     def __init__(self, message: str, *, details: dict[str, Any] | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.details: dict[str, Any] = details or {}
+
+
+def commits_despite(exc: BaseException) -> bool:
+    return isinstance(exc, DomainError) and exc.keep_bookkeeping
 
 
 class NotFound(DomainError):
@@ -46,10 +54,3 @@ class InvalidInput(DomainError):
 class InsufficientFunds(DomainError):
     code = "insufficient_funds"
     status = 409
-
-
-def error_with_code(base: type[DomainError], code: str, message: str, **details: Any) -> DomainError:
-    """An error of ``base``'s status carrying a specific stable code."""
-    err = base(message, details=details or None)
-    err.code = code  # type: ignore[misc]
-    return err

@@ -35,16 +35,15 @@ def parse_amount(text: object, *, allow_zero: bool = False) -> Fen:
     """
     if isinstance(text, bool) or not isinstance(text, str):
         raise InvalidAmount(
-            "Amount must be a string such as \"1234.56\", not a number.",
+            'Amount must be a string such as "1234.56", not a number.',
             details={"value": repr(text)},
         )
-    value = text.strip()
-    if not _AMOUNT_RE.fullmatch(value):
+    if not _AMOUNT_RE.fullmatch(text):
         raise InvalidAmount(
-            "Amount must be a positive number of yuan with at most two decimals, e.g. \"1234.56\".",
+            'Amount must be a positive number of yuan with at most two decimals, e.g. "1234.56".',
             details={"value": text},
         )
-    whole, _, frac = value.partition(".")
+    whole, _, frac = text.partition(".")
     fen = int(whole) * FEN_PER_YUAN + int((frac + "00")[:2])
     if fen > MAX_FEN:
         raise InvalidAmount("Amount is too large.", details={"value": text})
@@ -106,4 +105,3 @@ def allocate(total: Fen, weights: Sequence[int]) -> list[Fen]:
     for i in order[:residue]:
         bases[i] += 1
     return bases
-

@@ -1,6 +1,19 @@
 """Every domain's tables, imported so ``Base.metadata`` is the whole schema (Alembic, tests)."""
 
+from p2plend.audit import models as audit_models
 from p2plend.db import Base
+from p2plend.idempotency import models as idempotency_models
+from p2plend.identity import models as identity_models
 from p2plend.ledger import models as ledger_models
+from p2plend.notifications import models as notifications_models
+from p2plend.suitability import models as suitability_models
 
-__all__ = ["Base", "ledger_models"]
+__all__ = [
+    "Base",
+    "audit_models",
+    "idempotency_models",
+    "identity_models",
+    "ledger_models",
+    "notifications_models",
+    "suitability_models",
+]

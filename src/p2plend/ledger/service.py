@@ -202,7 +202,9 @@ class HistoryLine:
     ref_id: str | None
 
 
-def user_history(session: Session, user_id: int, *, limit: int = 50, before_entry_id: int | None = None) -> list[HistoryLine]:
+def user_history(
+    session: Session, user_id: int, *, limit: int = 50, before_entry_id: int | None = None
+) -> list[HistoryLine]:
     """The user's postings, newest first (资金流水)."""
     query = (
         select(
@@ -310,7 +312,9 @@ def _replay(existing: JournalEntry, fingerprint: str) -> Posted:
 
 
 def _accounts_by_code(session: Session, codes: list[str]) -> dict[str, LedgerAccount]:
-    accounts = {a.code: a for a in session.scalars(select(LedgerAccount).where(LedgerAccount.code.in_(codes)))}
+    accounts = {
+        a.code: a for a in session.scalars(select(LedgerAccount).where(LedgerAccount.code.in_(codes)))
+    }
     missing = sorted(set(codes) - set(accounts))
     if missing:
         raise UnknownAccount(f"no ledger account {', '.join(missing)}", details={"accounts": missing})
@@ -335,4 +339,3 @@ def _apply(session: Session, account: LedgerAccount, amount: int) -> None:
             "Not enough available balance for this operation.",
             details={"account": account.code, "needed": -amount},
         )
-

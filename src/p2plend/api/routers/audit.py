@@ -1,0 +1,41 @@
+"""Audit log API (审计日志), staff with `staff:audit:read` only."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+
+from p2plend.api.deps import DbSession, require
+from p2plend.audit import service as audit
+from p2plend.audit.schemas import AuditPageResponse, AuditRecordResponse
+from p2plend.identity import service as identity
+
+router = APIRouter(prefix="/api/v1", tags=["staff"])
+
+AuditReader = Annotated[identity.AuthContext, Depends(require(identity.Permission.STAFF_AUDIT_READ))]
+
+
+@router.get("/staff/audit", summary="Audit records, newest first")
+def list_audit_records(
+    *,
+    ctx: AuditReader,
+    session: DbSession,
+    actor_id: Annotated[int | None, Query(ge=1, description="Only acts by this user.")] = None,
+    object_type: Annotated[str | None, Query(max_length=32, examples=["user"])] = None,
+    object_id: Annotated[str | None, Query(max_length=64)] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    before_id: Annotated[
+        int | None, Query(ge=1, description="Page on: the previous page's `next_before_id`.")
+    ] = None,
+) -> AuditPageResponse:
+    records = audit.list_records(
+        session,
+        actor_id=actor_id,
+        object_type=object_type,
+        object_id=object_id,
+        limit=limit,
+        before_id=before_id,
+    )
+    return AuditPageResponse(
+        items=[AuditRecordResponse.of(r) for r in records],
+        next_before_id=records[-1].id if len(records) == limit else None,
+    )

@@ -1,0 +1,150 @@
+"""The ``p2plend`` command: operators' and staff's entry point to the same services the
+API uses. Every command exits non-zero with a one-line reason when it refuses."""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy.orm import Session
+
+from p2plend import migrate
+from p2plend.config import get_settings
+from p2plend.db import make_engine, make_session_factory, transaction
+from p2plend.errors import DomainError
+from p2plend.ledger import service as ledger
+
+if TYPE_CHECKING:
+    from p2plend.sim import demo as demo_data
+
+app = typer.Typer(
+    help="p2plend — online lending information intermediary (网络借贷信息中介平台).", no_args_is_help=True
+)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+ledger_app = typer.Typer(help="The double-entry ledger.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(ledger_app, name="ledger")
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+@contextmanager
+def business_act() -> Iterator[Session]:
+    """One transaction for one command; a domain refusal becomes a message and exit 1."""
+    factory = make_session_factory(make_engine(get_settings().database_url))
+    try:
+        with transaction(factory) as session:
+            yield session
+    except DomainError as exc:
+        err_console.print(f"[red]error[/red] {exc.code}: {exc.message}")
+        raise typer.Exit(1) from exc
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision.")] = "head") -> None:
+    """Create or upgrade the schema (Alembic migrations; SQLite or PostgreSQL)."""
+    url = get_settings().database_url
+    migrate.upgrade(url, revision)
+    console.print(f"schema at {migrate.current_revision(url)}")
+
+
+@ledger_app.command("verify")
+def ledger_verify() -> None:
+    """Check every ledger invariant; exit 1 with a precise report on any violation."""
+    with business_act() as session:
+        violations = ledger.verify(session)
+    if not violations:
+        console.print(
+            "[green]ledger ok[/green]: every entry balances, every balance equals its postings, "
+            "user balances are non-negative, all accounts sum to zero"
+        )
+        return
+    table = Table("rule", "subject", "detail", title=f"{len(violations)} ledger violation(s)")
+    for v in violations:
+        table.add_row(v.rule, v.subject, v.detail)
+    err_console.print(table)
+    raise typer.Exit(1)
+
+
+@app.command("demo")
+def demo(
+    seed_only: Annotated[
+        bool, typer.Option("--seed-only", help="Seed the database of P2PLEND_DATABASE_URL and exit.")
+    ] = False,
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 8000,
+) -> None:
+    """Create a demo database (staff, investors, borrowers, money) and serve the platform.
+
+    Without --seed-only the SQLite file is created afresh on every start.
+    """
+    from sqlalchemy.engine import make_url
+
+    from p2plend.sim import demo as demo_data
+
+    settings = get_settings()
+    url = make_url(settings.database_url)
+    if not seed_only:
+        if url.get_backend_name() != "sqlite" or not url.database:
+            err_console.print("error: `p2plend demo` recreates a SQLite file; use --seed-only for other databases")
+            raise typer.Exit(2)
+        for suffix in ("", "-wal", "-shm"):
+            Path(url.database + suffix).unlink(missing_ok=True)
+    migrate.upgrade(settings.database_url)
+    factory = make_session_factory(make_engine(settings.database_url))
+    try:
+        logins = demo_data.seed(factory)
+    except DomainError as exc:
+        err_console.print(f"[red]error[/red] {exc.code}: {exc.message}")
+        raise typer.Exit(1) from exc
+    _print_logins(logins)
+    if seed_only:
+        return
+    import uvicorn
+
+    from p2plend.server import create_app
+
+    console.print(f"\n[bold]p2plend demo[/bold] at http://{host}:{port}  (API docs: /api/docs; Ctrl-C stops)")
+    uvicorn.run(create_app(settings, factory), host=host, port=port)
+
+
+def _print_logins(logins: "list[demo_data.DemoLogin]") -> None:
+    table = Table("role", "name", "phone (login)", "password", title="demo logins")
+    table.add_column("TOTP secret (2FA)", no_wrap=True, min_width=32)
+    table.add_column("note")
+    for login in logins:
+        table.add_row(login.role, login.name, login.phone, login.password, login.totp_secret or "-", login.note)
+    console.print(table)
+    console.print("A current 2FA code for a secret: [bold]p2plend totp SECRET[/bold] (or any authenticator app).")
+
+
+@app.command("totp")
+def totp_code(secret: Annotated[str, typer.Argument(help="A base32 TOTP secret, e.g. from the demo logins.")]) -> None:
+    """Print the current 6-digit code of a TOTP secret (for the demo's 2FA)."""
+    import pyotp
+
+    try:
+        console.print(pyotp.TOTP(secret).now())
+    except (ValueError, TypeError) as exc:
+        err_console.print("error: not a base32 TOTP secret")
+        raise typer.Exit(2) from exc
+
+
+@app.command("serve")
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 8000,
+    workers: Annotated[int, typer.Option(help="Worker processes (PostgreSQL only for >1).")] = 1,
+) -> None:
+    """Serve the API and the web pages (the schema must be migrated)."""
+    import uvicorn
+
+    uvicorn.run("p2plend.server:create_app", factory=True, host=host, port=port, workers=workers)
+
+
+def main() -> None:
+    app()

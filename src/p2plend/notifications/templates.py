@@ -1,0 +1,203 @@
+"""Message templates in Chinese (default) and English.
+
+Each template names the parameters it needs. Callers pass strings already formatted:
+amounts as ``money.yuan_str(fen)`` (``"1234.56"``), dates as ISO ``YYYY-MM-DD``, a card
+as its last four digits. An SMS gets the platform signature (短信签名, required by the
+carriers) in front: ``【p2plend】`` / ``[p2plend]``.
+
+Nothing here promises principal or interest on the platform's behalf (R3).
+"""
+
+from dataclasses import dataclass
+
+from p2plend.errors import DomainError, InvalidInput
+
+LOCALES = ("zh", "en")
+SMS_SIGNATURE = {"zh": "【p2plend】", "en": "[p2plend] "}
+
+
+@dataclass(frozen=True, slots=True)
+class Template:
+    key: str
+    params: tuple[str, ...]
+    title: dict[str, str]  # locale → title (message center, e-mail subject)
+    body: dict[str, str]  # locale → text with {param} placeholders
+
+
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    title: str
+    body: str
+
+
+class UnknownTemplate(DomainError):
+    """A bug: the caller named a template that does not exist."""
+
+    code = "unknown_notification_template"
+    status = 500
+
+
+class TemplateParamsMissing(DomainError):
+    """A bug: the caller left out a parameter the template needs."""
+
+    code = "notification_params_missing"
+    status = 500
+
+
+class UnsupportedLocale(InvalidInput):
+    code = "unsupported_locale"
+
+
+def _t(key: str, params: tuple[str, ...], zh: tuple[str, str], en: tuple[str, str]) -> Template:
+    return Template(key=key, params=params, title={"zh": zh[0], "en": en[0]}, body={"zh": zh[1], "en": en[1]})
+
+
+_CODE_PARAMS = ("code", "minutes")
+
+TEMPLATES: dict[str, Template] = {
+    t.key: t
+    for t in (
+        _t(
+            "registration_code",
+            _CODE_PARAMS,
+            ("注册验证码", "您的注册验证码是{code}，{minutes}分钟内有效。请勿泄露给他人。"),
+            (
+                "Registration code",
+                "Your registration code is {code}, valid for {minutes} minutes. Never share it with anyone.",
+            ),
+        ),
+        _t(
+            "password_reset_code",
+            _CODE_PARAMS,
+            (
+                "重置密码验证码",
+                "您正在重置登录密码，验证码是{code}，{minutes}分钟内有效。如非本人操作，请忽略。",
+            ),
+            (
+                "Password reset code",
+                "Your password reset code is {code}, valid for {minutes} minutes. "
+                "If you did not ask for it, ignore this message.",
+            ),
+        ),
+        _t(
+            "security_code",
+            _CODE_PARAMS,
+            (
+                "安全验证码",
+                "您的安全验证码是{code}，{minutes}分钟内有效。请勿泄露给他人，客服不会索要验证码。",
+            ),
+            (
+                "Security code",
+                "Your security code is {code}, valid for {minutes} minutes. "
+                "Never share it: our staff will never ask for it.",
+            ),
+        ),
+        _t(
+            "deposit_succeeded",
+            ("amount",),
+            ("充值成功", "您的充值{amount}元已到账，可在存管账户中查看。"),
+            ("Deposit received", "Your deposit of CNY {amount} has arrived in your custody account."),
+        ),
+        _t(
+            "deposit_failed",
+            ("amount",),
+            ("充值失败", "您的充值{amount}元未成功，资金未扣划。如有疑问请联系客服。"),
+            (
+                "Deposit failed",
+                "Your deposit of CNY {amount} did not go through; no money was taken. "
+                "Contact us with any question.",
+            ),
+        ),
+        _t(
+            "withdrawal_submitted",
+            ("amount", "fee"),
+            ("提现申请已受理", "您的提现{amount}元已受理，手续费{fee}元，资金已冻结，银行处理后到账。"),
+            (
+                "Withdrawal accepted",
+                "Your withdrawal of CNY {amount} (fee CNY {fee}) was accepted; "
+                "the money is frozen until the bank pays it out.",
+            ),
+        ),
+        _t(
+            "withdrawal_succeeded",
+            ("amount", "card_tail"),
+            ("提现成功", "您的提现{amount}元已转入尾号{card_tail}的银行卡，请注意查收。"),
+            (
+                "Withdrawal paid",
+                "Your withdrawal of CNY {amount} was paid to your card ending {card_tail}.",
+            ),
+        ),
+        _t(
+            "withdrawal_failed",
+            ("amount",),
+            ("提现失败", "您的提现{amount}元未成功，冻结资金及手续费已退回可用余额。"),
+            (
+                "Withdrawal failed",
+                "Your withdrawal of CNY {amount} failed; the frozen amount and the fee are back "
+                "in your available balance.",
+            ),
+        ),
+        _t(
+            "risk_assessment_completed",
+            ("tier", "valid_until"),
+            ("风险评估完成", "您的风险承受能力评估结果为{tier}，有效期至{valid_until}。"),
+            (
+                "Risk assessment completed",
+                "Your risk tolerance assessment result is {tier}, valid until {valid_until}.",
+            ),
+        ),
+        _t(
+            "risk_assessment_expiring",
+            ("valid_until",),
+            ("风险评估即将到期", "您的风险承受能力评估将于{valid_until}到期，到期后需重新评估方可出借。"),
+            (
+                "Risk assessment expiring",
+                "Your risk tolerance assessment expires on {valid_until}; after that you must "
+                "take it again before lending.",
+            ),
+        ),
+        _t(
+            "password_changed",
+            (),
+            ("登录密码已修改", "您的登录密码已修改。如非本人操作，请立即联系客服冻结账户。"),
+            (
+                "Password changed",
+                "Your sign-in password was changed. "
+                "If this was not you, contact us at once to lock the account.",
+            ),
+        ),
+        _t(
+            "account_locked",
+            ("minutes",),
+            ("账户已临时锁定", "因多次密码错误，您的账户已锁定{minutes}分钟。如非本人操作，请及时修改密码。"),
+            (
+                "Account locked",
+                "After repeated wrong passwords your account is locked for {minutes} minutes. "
+                "If this was not you, change your password.",
+            ),
+        ),
+    )
+}
+
+
+def normalise_locale(locale: str) -> str:
+    """``zh``, ``zh-CN``, ``zh_Hans`` → ``zh``; ``en``, ``en-US`` → ``en``; anything else is refused."""
+    language = locale.strip().replace("_", "-").split("-")[0].lower()
+    if language not in LOCALES:
+        raise UnsupportedLocale(f"Locale {locale!r} is not supported.", details={"supported": list(LOCALES)})
+    return language
+
+
+def render(key: str, locale: str, params: dict[str, str]) -> Rendered:
+    """The title and body of template ``key`` in ``locale``; extra parameters are ignored."""
+    template = TEMPLATES.get(key)
+    if template is None:
+        raise UnknownTemplate(f"No notification template {key!r}.", details={"template": key})
+    missing = [name for name in template.params if name not in params]
+    if missing:
+        raise TemplateParamsMissing(
+            f"Template {key!r} needs {', '.join(missing)}.", details={"template": key, "missing": missing}
+        )
+    language = normalise_locale(locale)
+    values = {name: str(params[name]) for name in template.params}
+    return Rendered(title=template.title[language], body=template.body[language].format_map(values))

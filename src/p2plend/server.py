@@ -1,0 +1,68 @@
+"""The composition root: the JSON API under /api/v1 and the web pages in one ASGI app."""
+
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request, Response
+from sqlalchemy import text
+from sqlalchemy.orm import Session, sessionmaker
+
+from p2plend import __version__, logs
+from p2plend.api.errors import install_error_handlers
+from p2plend.api.observability import install_observability
+from p2plend.api.routers import identity as identity_api
+from p2plend.config import Settings, get_settings
+from p2plend.db import make_engine, make_session_factory
+
+API_DESCRIPTION = """
+p2plend is an online lending **information intermediary** (网络借贷信息中介平台): investors lend
+directly to borrowers; every user's money stays in their own sub-account at the custodian bank
+(资金存管). The platform matches, assesses, discloses and services; it never pools money, never
+lends on its own account and never guarantees principal or interest.
+
+* Money is a **string with two decimals** in yuan (`"1234.56"`), never a number.
+* Authenticate with `Authorization: Bearer <token>` from `POST /api/v1/auth/login`.
+* Money-moving calls accept an `Idempotency-Key` header: a retry returns the first answer;
+  the same key with a different body is refused with `409 idempotency_key_reused`.
+* Errors are `{"error": {"code", "message", "details"}}` with a stable `code`.
+"""
+
+
+def create_app(
+    settings: Settings | None = None, session_factory: sessionmaker[Session] | None = None
+) -> FastAPI:
+    settings = settings or get_settings()
+    logs.configure(json=settings.log_json)
+    if session_factory is None:
+        session_factory = make_session_factory(make_engine(settings.database_url))
+
+    app = FastAPI(
+        title="p2plend API",
+        version=__version__,
+        description=API_DESCRIPTION,
+        openapi_url="/api/v1/openapi.json",
+        docs_url="/api/docs",
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    app.state.session_factory = session_factory
+    install_error_handlers(app)
+    metrics = install_observability(app)
+
+    @app.get("/healthz", tags=["system"], summary="Liveness and database reachability")
+    def healthz() -> dict[str, Any]:
+        with session_factory() as session:
+            session.execute(text("SELECT 1"))
+        return {"status": "ok", "version": __version__}
+
+    @app.get("/metrics", tags=["system"], summary="Prometheus metrics", include_in_schema=False)
+    def prometheus(request: Request) -> Response:
+        return metrics.render()
+
+    for router in _api_routers(settings):
+        app.include_router(router)
+    return app
+
+
+def _api_routers(settings: Settings) -> list[APIRouter]:
+    """The domain routers, in the order they appear in the OpenAPI document."""
+    return [identity_api.router]

@@ -1,0 +1,170 @@
+"""Demo data: a small, believable marketplace, built only through the real services.
+
+Every person is registered the way a real one is (SMS code read from the simulated SMS
+outbox), verified, given a bank card, and funded through the simulated custodian bank, so
+the demo exercises the same code paths as production.
+"""
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+from typing import TypeVar
+
+import pyotp
+from sqlalchemy.orm import Session, sessionmaker
+from stdnum import luhn
+from stdnum.cn import ric
+
+from p2plend import clock
+from p2plend.db import transaction
+from p2plend.errors import Conflict
+from p2plend.identity import service as identity
+from p2plend.notifications import service as notifications
+from p2plend.suitability import service as suitability
+
+T = TypeVar("T")
+
+DEMO_PASSWORD = "Demo2026"  # noqa: S105 — printed for the newcomer on purpose
+
+
+@dataclass(frozen=True)
+class DemoLogin:
+    role: str
+    name: str
+    phone: str
+    password: str
+    totp_secret: str | None
+    note: str
+
+
+@dataclass(frozen=True)
+class Person:
+    phone: str
+    name: str
+    region: str
+    birth: date
+    sequence: str
+    bank: str
+    card_prefix: str
+    appetite: str  # "bold" | "balanced" | "careful": how they answer the risk questionnaire
+    note: str
+
+
+STAFF: list[tuple[str, str, list[str], str]] = [
+    ("13800000001", "王建国", ["admin"], "平台管理员 administrator"),
+    ("13800000002", "李风控", ["risk_officer"], "风控专员 risk officer"),
+    ("13800000003", "赵财务", ["finance"], "财务 finance (reconciliation)"),
+    ("13800000004", "孙合规", ["compliance"], "合规 compliance (audit log)"),
+    ("13800000005", "周客服", ["customer_service"], "客服 customer service"),
+]
+
+INVESTORS: list[Person] = [
+    Person("13900000001", "张伟", "110105", date(1985, 3, 12), "231", "中国工商银行", "622202", "bold", "进取型出借人"),
+    Person("13900000002", "王芳", "310104", date(1990, 7, 1), "182", "招商银行", "621483", "balanced", "平衡型出借人"),
+    Person("13900000003", "刘洋", "310104", date(1978, 11, 23), "415", "中国建设银行", "621700", "careful", "保守型出借人"),
+]
+
+BORROWERS: list[Person] = [
+    Person("13700000001", "陈静", "330106", date(1992, 5, 8), "326", "中国银行", "621661", "careful", "借款人"),
+    Person("13700000002", "杨磊", "440106", date(1988, 9, 17), "157", "中国农业银行", "622848", "careful", "借款人"),
+]
+
+
+def seed(session_factory: sessionmaker[Session]) -> list[DemoLogin]:
+    """Create the demo's people and money. Refuses a database that already has users."""
+    with transaction(session_factory) as session:
+        if identity.list_users(session, page=1, page_size=1).total:
+            raise Conflict("This database already has users; the demo seeds only an empty one.")
+    logins: list[DemoLogin] = []
+    for phone, name, roles, note in STAFF:
+        logins.append(_seed_staff(session_factory, phone, name, roles, note))
+    for person in INVESTORS:
+        logins.append(_seed_person(session_factory, person, borrower=False))
+    for person in BORROWERS:
+        logins.append(_seed_person(session_factory, person, borrower=True))
+    logins.append(_seed_unverified(session_factory, "13600000001"))
+    return logins
+
+
+def resident_id(person: Person) -> str:
+    body = f"{person.region}{person.birth:%Y%m%d}{person.sequence}"
+    return body + ric.calc_check_digit(body + "0")  # it reads all but the last character
+
+
+def card_number(person: Person) -> str:
+    body = person.card_prefix + person.phone[-9:] + "00"  # 17 digits before the check digit
+    return body + luhn.calc_check_digit(body)
+
+
+def _act(session_factory: sessionmaker[Session], act: Callable[[Session], T]) -> T:
+    with transaction(session_factory) as session:
+        return act(session)
+
+
+def _enroll_totp(session: Session, user_id: int) -> str:
+    enrollment = identity.begin_totp_enrollment(session, user_id)
+    identity.confirm_totp_enrollment(session, user_id, pyotp.TOTP(enrollment.secret).at(clock.now()))
+    return enrollment.secret
+
+
+def _seed_staff(
+    session_factory: sessionmaker[Session], phone: str, name: str, roles: list[str], note: str
+) -> DemoLogin:
+    def act(session: Session) -> str:
+        user = identity.create_staff(
+            session, actor_id=None, phone=phone, password=DEMO_PASSWORD, name=name, roles=roles
+        )
+        return _enroll_totp(session, user.id)
+
+    secret = _act(session_factory, act)
+    return DemoLogin("staff", name, phone, DEMO_PASSWORD, secret, note)
+
+
+def _register(session_factory: sessionmaker[Session], phone: str) -> int:
+    _act(session_factory, lambda s: identity.send_registration_code(s, phone))
+    code = _act(session_factory, _latest_sms_code)
+    user = _act(session_factory, lambda s: identity.register(s, phone=phone, password=DEMO_PASSWORD, sms_code=code))
+    return user.id
+
+
+def _latest_sms_code(session: Session) -> str:
+    """Read the code from the simulated SMS outbox, as a demo visitor would."""
+    latest = notifications.recent_sms(session, limit=1)[0]
+    found = re.search(r"\d{6}", latest.text or "")
+    if found is None:
+        raise RuntimeError("the simulated SMS outbox shows no code (is this production?)")
+    return found.group()
+
+
+def _seed_person(session_factory: sessionmaker[Session], person: Person, *, borrower: bool) -> DemoLogin:
+    user_id = _register(session_factory, person.phone)
+
+    def verify(session: Session) -> str:
+        if borrower:
+            identity.add_role(session, actor_id=user_id, user_id=user_id, role="borrower")
+        identity.verify_real_name(session, user_id, name=person.name, id_number=resident_id(person))
+        identity.bind_card(
+            session, user_id, card_number=card_number(person), bank_name=person.bank, holder_name=person.name
+        )
+        if not borrower:
+            suitability.submit_assessment(session, user_id, _answers(person.appetite))
+        return _enroll_totp(session, user_id)
+
+    secret = _act(session_factory, verify)
+    return DemoLogin("borrower" if borrower else "investor", person.name, person.phone, DEMO_PASSWORD, secret, person.note)
+
+
+def _seed_unverified(session_factory: sessionmaker[Session], phone: str) -> DemoLogin:
+    _register(session_factory, phone)
+    return DemoLogin("investor", "(未实名)", phone, DEMO_PASSWORD, None, "已注册，未实名认证 registered, not verified")
+
+
+def _answers(appetite: str) -> dict[str, str]:
+    """Answer every question with its most daring, middle or most careful option."""
+    answers: dict[str, str] = {}
+    for question in suitability.questionnaire("zh"):
+        ranked = sorted(question.options, key=lambda o: o.points)
+        pick = {"bold": ranked[-1], "balanced": ranked[len(ranked) // 2], "careful": ranked[0]}[appetite]
+        answers[question.key] = pick.key
+    return answers

@@ -1,0 +1,166 @@
+"""Plain, typed builders of test data. Each domain appends its own section."""
+
+import itertools
+from collections.abc import Iterable
+from datetime import date
+
+import pyotp
+from sqlalchemy.orm import Session
+from stdnum import luhn
+from stdnum.cn import ric
+
+from p2plend import clock
+from p2plend.identity import records
+from p2plend.identity import service as identity
+from p2plend.identity.models import User
+from p2plend.identity.permissions import Role
+from p2plend.identity.validation import normalise_phone
+from p2plend.suitability import service as suitability
+
+# --- identity -----------------------------------------------------------------------------
+
+DEFAULT_PASSWORD = "correct horse 42"
+_phone_numbers = itertools.count(1)
+_card_numbers = itertools.count(1)
+_id_sequences = itertools.count(1)
+
+
+def next_phone() -> str:
+    """A fresh valid mainland mobile number, national format (``13800000001``)."""
+    return f"138{next(_phone_numbers):08d}"
+
+
+def valid_id_number(region: str = "110105", birth: date = date(1990, 1, 1), seq: str | None = None) -> str:
+    """A resident ID with a correct check character (GB 11643) computed by ``stdnum.cn.ric``.
+
+    ``region`` must be a real code (110105 = 北京市朝阳区); ``seq`` 3 digits, fresh by default.
+    """
+    sequence = seq if seq is not None else f"{next(_id_sequences) % 1000:03d}"
+    body = f"{region}{birth:%Y%m%d}{sequence}"
+    return body + ric.calc_check_digit(body + "0")
+
+
+def valid_card_number(prefix: str = "622202", length: int = 19) -> str:
+    """A fresh card number with a correct Luhn check digit."""
+    middle = f"{next(_card_numbers):0{length - len(prefix) - 1}d}"
+    body = prefix + middle
+    return body + luhn.calc_check_digit(body)
+
+
+def adult_birth_date(years: int = 30) -> date:
+    today = clock.today()
+    return today.replace(year=today.year - years)
+
+
+def make_user(
+    session: Session,
+    *,
+    phone: str | None = None,
+    password: str = DEFAULT_PASSWORD,
+    roles: Iterable[str] = (Role.INVESTOR,),
+) -> User:
+    """A registered person (skipping the SMS step), investor by default."""
+    user = records.insert_user(
+        session, kind="person", e164=normalise_phone(phone or next_phone()), password=password
+    )
+    for role in roles:
+        records.grant_role(session, user.id, Role(role), granted_by=None)
+    session.flush()
+    return user
+
+
+def make_verified_user(
+    session: Session,
+    *,
+    phone: str | None = None,
+    password: str = DEFAULT_PASSWORD,
+    name: str = "张三",
+    id_number: str | None = None,
+    roles: Iterable[str] = (Role.INVESTOR,),
+) -> User:
+    """A person who passed real-name verification (实名认证), 30 years old by default."""
+    user = make_user(session, phone=phone, password=password, roles=roles)
+    identity.verify_real_name(
+        session, user.id, name=name, id_number=id_number or valid_id_number(birth=adult_birth_date())
+    )
+    return user
+
+
+def enable_totp(session: Session, user_id: int) -> pyotp.TOTP:
+    """Enrol and confirm TOTP for a user; returns the authenticator to make further codes.
+
+    The confirming code uses the current time-step: a test that needs another code right
+    away advances the business clock by 30 seconds first.
+    """
+    enrollment = identity.begin_totp_enrollment(session, user_id)
+    authenticator = pyotp.TOTP(enrollment.secret)
+    identity.confirm_totp_enrollment(session, user_id, authenticator.at(clock.now()))
+    return authenticator
+
+
+def make_staff(
+    session: Session,
+    *,
+    roles: Iterable[str] = (Role.ADMIN,),
+    phone: str | None = None,
+    password: str = DEFAULT_PASSWORD,
+    name: str = "王管理",
+    with_totp: bool = True,
+) -> tuple[User, pyotp.TOTP | None]:
+    """A staff member created from the console, with TOTP enrolled unless told otherwise."""
+    user = identity.create_staff(
+        session, actor_id=None, phone=phone or next_phone(), password=password, name=name, roles=list(roles)
+    )
+    return user, (enable_totp(session, user.id) if with_totp else None)
+
+
+def bind_card(
+    session: Session, user_id: int, *, holder_name: str = "张三", bank_name: str = "中国工商银行"
+) -> int:
+    """Bind a fresh valid card to a verified user; returns the card id."""
+    card = identity.bind_card(
+        session, user_id, card_number=valid_card_number(), bank_name=bank_name, holder_name=holder_name
+    )
+    return card.id
+
+
+# --- suitability --------------------------------------------------------------------------
+
+
+def answers_scoring(total: int) -> dict[str, str]:
+    """Questionnaire answers worth exactly ``total`` points (12…100).
+
+    The "no loss of principal" answer, which forces C1, is used only when no other
+    combination reaches the total.
+    """
+    questions = suitability.questionnaire("zh")
+
+    def search(
+        i: int, remaining: int, allow_no_loss: bool, memo: dict[tuple[int, int], bool]
+    ) -> list[str] | None:
+        if i == len(questions):
+            return [] if remaining == 0 else None
+        if memo.get((i, remaining)) is False:
+            return None
+        for option in questions[i].options:
+            if questions[i].key == "loss_tolerance" and option.key == "a" and not allow_no_loss:
+                continue
+            if option.points <= remaining:
+                rest = search(i + 1, remaining - option.points, allow_no_loss, memo)
+                if rest is not None:
+                    return [option.key, *rest]
+        memo[(i, remaining)] = False
+        return None
+
+    for allow_no_loss in (False, True):
+        found = search(0, total, allow_no_loss, {})
+        if found is not None:
+            return {q.key: key for q, key in zip(questions, found, strict=True)}
+    raise ValueError(f"no answers score {total}")
+
+
+def make_assessed_investor(session: Session, *, total: int = 60) -> User:
+    """An investor with a risk assessment taken today worth ``total`` points (60 → C3)."""
+    user = make_user(session)
+    suitability.submit_assessment(session, user.id, answers_scoring(total))
+    return user
