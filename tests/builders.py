@@ -10,6 +10,7 @@ from stdnum import luhn
 from stdnum.cn import ric
 
 from p2plend import clock
+from p2plend.custody.port import Custodian
 from p2plend.identity import records
 from p2plend.identity import service as identity
 from p2plend.identity.models import User
@@ -164,3 +165,21 @@ def make_assessed_investor(session: Session, *, total: int = 60) -> User:
     user = make_user(session)
     suitability.submit_assessment(session, user.id, answers_scoring(total))
     return user
+
+
+# --- custody ------------------------------------------------------------------------------
+
+
+def open_custody_account(session: Session, user_id: int, custodian: Custodian) -> str:
+    """Open the user's sub-account at the custodian; returns its number."""
+    from p2plend.custody import service as custody
+
+    return custody.open_account(session, user_id, custodian).sub_account_no
+
+
+def make_custody_user(session: Session, custodian: Custodian) -> tuple[User, int]:
+    """A verified user with a bound card and an open custody account: ``(user, card_id)``."""
+    user = make_verified_user(session)
+    card_id = bind_card(session, user.id)
+    open_custody_account(session, user.id, custodian)
+    return user, card_id

@@ -51,9 +51,19 @@ class Settings(BaseSettings):
         "C5": None,
     }
     deposit_order_valid_minutes: int = 30
+    deposit_min_fen: int = 100  # [D] 1.00 yuan per deposit order
+    deposit_max_fen: int = 500_000_000  # [D] 5,000,000.00 yuan per deposit order
 
     # When the simulated custodian bank is the custodian (demo, tests, development).
     custodian: Literal["simulated"] = "simulated"
+    # The simulated bank's own database; unset: the platform's (PostgreSQL) or a sibling
+    # SQLite file (SQLite allows one writer per file).
+    custodian_database_url: str | None = None
+    # Card numbers the simulated bank refuses to pay out to (JSON list in the environment).
+    custodian_failing_cards: list[str] = []
+    # The platform's own fee sub-account at the custodian is opened under these.
+    platform_legal_name: str = "p2plend 网络借贷信息中介有限公司"
+    platform_credit_code: str = "91110105MA01ABCD2X"
 
     log_json: bool = False
 

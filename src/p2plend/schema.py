@@ -1,6 +1,8 @@
 """Every domain's tables, imported so ``Base.metadata`` is the whole schema (Alembic, tests)."""
 
 from p2plend.audit import models as audit_models
+from p2plend.custody import models as custody_models
+from p2plend.custody.simulated import models as custodian_bank_models
 from p2plend.db import Base
 from p2plend.idempotency import models as idempotency_models
 from p2plend.identity import models as identity_models
@@ -11,6 +13,8 @@ from p2plend.suitability import models as suitability_models
 __all__ = [
     "Base",
     "audit_models",
+    "custodian_bank_models",
+    "custody_models",
     "idempotency_models",
     "identity_models",
     "ledger_models",

@@ -87,43 +87,56 @@ def test_ledger_matches_its_model(fresh_database: Callable[[], AbstractContextMa
             assert self.move("deposit", CUSTODIAN_CLEARING, user_available(uid), amount)
             self.available[uid] += amount
 
-        @rule(uid=users, amount=amounts)
-        def freeze(self, uid: int, amount: int) -> None:
-            if self.move("freeze", user_available(uid), user_frozen(uid), amount):
-                self.available[uid] -= amount
-                self.frozen[uid] += amount
-            else:
-                assert amount > self.available[uid]
+        # Moves draw a source that holds money and an amount it can pay, so that money
+        # really moves; refusals are exercised by ``overdraft_is_refused``.
 
-        @rule(uid=users, amount=amounts)
-        def unfreeze(self, uid: int, amount: int) -> None:
-            if self.move("unfreeze", user_frozen(uid), user_available(uid), amount):
-                self.frozen[uid] -= amount
-                self.available[uid] += amount
-            else:
-                assert amount > self.frozen[uid]
+        def funded(self, balances: dict[int, int]) -> bool:
+            return any(balances.values())
 
-        @rule(payer=users, payee=users, amount=amounts)
-        def transfer(self, payer: int, payee: int, amount: int) -> None:
+        def draw_source(self, data: st.DataObject, balances: dict[int, int]) -> tuple[int, int]:
+            uid = data.draw(st.sampled_from([u for u in USERS if balances[u] > 0]), label="user")
+            return uid, data.draw(st.integers(1, balances[uid]), label="amount")
+
+        @precondition(lambda self: self.funded(self.available))
+        @rule(data=st.data())
+        def freeze(self, data: st.DataObject) -> None:
+            uid, amount = self.draw_source(data, self.available)
+            assert self.move("freeze", user_available(uid), user_frozen(uid), amount)
+            self.available[uid] -= amount
+            self.frozen[uid] += amount
+
+        @precondition(lambda self: self.funded(self.frozen))
+        @rule(data=st.data())
+        def unfreeze(self, data: st.DataObject) -> None:
+            uid, amount = self.draw_source(data, self.frozen)
+            assert self.move("unfreeze", user_frozen(uid), user_available(uid), amount)
+            self.frozen[uid] -= amount
+            self.available[uid] += amount
+
+        @precondition(lambda self: self.funded(self.available))
+        @rule(data=st.data(), payee=users)
+        def transfer(self, data: st.DataObject, payee: int) -> None:
+            payer, amount = self.draw_source(data, self.available)
             if payer == payee:
                 return
-            if self.move("transfer", user_available(payer), user_available(payee), amount):
-                self.available[payer] -= amount
-                self.available[payee] += amount
-            else:
-                assert amount > self.available[payer]
+            assert self.move("transfer", user_available(payer), user_available(payee), amount)
+            self.available[payer] -= amount
+            self.available[payee] += amount
 
-        @rule(uid=users, amount=amounts)
-        def withdraw(self, uid: int, amount: int) -> None:
+        @precondition(lambda self: self.funded(self.frozen))
+        @rule(data=st.data())
+        def withdraw(self, data: st.DataObject) -> None:
             """Settle a withdrawal: frozen money leaves custody to the bank card."""
-            if self.move("withdrawal", user_frozen(uid), CUSTODIAN_CLEARING, amount):
-                self.frozen[uid] -= amount
-            else:
-                assert amount > self.frozen[uid]
+            uid, amount = self.draw_source(data, self.frozen)
+            assert self.move("withdrawal", user_frozen(uid), CUSTODIAN_CLEARING, amount)
+            self.frozen[uid] -= amount
 
-        @rule(uid=users, extra=amounts)
-        def overdraft_is_refused(self, uid: int, extra: int) -> None:
-            assert not self.move("freeze", user_available(uid), user_frozen(uid), self.available[uid] + extra)
+        @rule(uid=users, source=st.sampled_from(["available", "frozen"]), extra=amounts)
+        def overdraft_is_refused(self, uid: int, source: str, extra: int) -> None:
+            balances = self.available if source == "available" else self.frozen
+            accounts = (user_available(uid), user_frozen(uid))
+            src, dst = accounts if source == "available" else accounts[::-1]
+            assert not self.move("overdraft", src, dst, balances[uid] + extra)
 
         @precondition(lambda self: self.posted)
         @rule(data=st.data())

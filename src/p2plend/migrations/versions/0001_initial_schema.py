@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-29 02:22:33.388738
+Create Date: 2026-11-29 02:40:29.163668
 """
 
 from collections.abc import Sequence
@@ -51,6 +51,116 @@ def upgrade() -> None:
         sa.CheckConstraint("seq >= 0", name=op.f("ck_audit_stream_heads_seq_non_negative")),
         sa.PrimaryKeyConstraint("stream", name=op.f("pk_audit_stream_heads")),
     )
+    op.create_table(
+        "bank_callbacks",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("event_id", sa.String(length=64), nullable=False),
+        sa.Column("order_no", sa.String(length=64), nullable=False),
+        sa.Column("body", sa.Text(), nullable=False),
+        sa.Column("signature", sa.String(length=64), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("delivered_at", sa.DateTime(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_bank_callbacks")),
+        sa.UniqueConstraint("event_id", name=op.f("uq_bank_callbacks_event_id")),
+    )
+    with op.batch_alter_table("bank_callbacks", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_bank_callbacks_order_no"), ["order_no"], unique=False)
+        batch_op.create_index(batch_op.f("ix_bank_callbacks_status"), ["status"], unique=False)
+
+    op.create_table(
+        "bank_orders",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("order_no", sa.String(length=64), nullable=False),
+        sa.Column("kind", sa.String(length=16), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("sub_account_no", sa.String(length=32), nullable=False),
+        sa.Column("counterparty_no", sa.String(length=32), nullable=True),
+        sa.Column("amount", sa.BigInteger(), nullable=False),
+        sa.Column("fee", sa.BigInteger(), nullable=False),
+        sa.Column("paid_amount", sa.BigInteger(), nullable=True),
+        sa.Column("card_masked", sa.String(length=32), nullable=True),
+        sa.Column("card_fails", sa.Boolean(), nullable=False),
+        sa.Column("reason", sa.String(length=200), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_bank_orders")),
+        sa.UniqueConstraint("order_no", name=op.f("uq_bank_orders_order_no")),
+    )
+    op.create_table(
+        "bank_sub_accounts",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("account_no", sa.String(length=32), nullable=False),
+        sa.Column("owner_ref", sa.String(length=64), nullable=False),
+        sa.Column("holder_name_masked", sa.String(length=64), nullable=False),
+        sa.Column("id_number_masked", sa.String(length=32), nullable=False),
+        sa.Column("balance", sa.BigInteger(), nullable=False),
+        sa.Column("opened_at", sa.DateTime(timezone=True), nullable=False),
+        sa.CheckConstraint("balance >= 0", name=op.f("ck_bank_sub_accounts_balance_non_negative")),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_bank_sub_accounts")),
+        sa.UniqueConstraint("account_no", name=op.f("uq_bank_sub_accounts_account_no")),
+        sa.UniqueConstraint("owner_ref", name=op.f("uq_bank_sub_accounts_owner_ref")),
+    )
+    op.create_table(
+        "custody_accounts",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("owner_type", sa.String(length=16), nullable=False),
+        sa.Column("owner_id", sa.BigInteger(), nullable=False),
+        sa.Column("sub_account_no", sa.String(length=32), nullable=False),
+        sa.Column("opened_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_custody_accounts")),
+        sa.UniqueConstraint("owner_type", "owner_id", name=op.f("uq_custody_accounts_owner_type_owner_id")),
+        sa.UniqueConstraint("sub_account_no", name=op.f("uq_custody_accounts_sub_account_no")),
+    )
+    op.create_table(
+        "custody_anomalies",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("kind", sa.String(length=32), nullable=False),
+        sa.Column("order_no", sa.String(length=64), nullable=False),
+        sa.Column("event_id", sa.String(length=64), nullable=True),
+        sa.Column("sub_account_no", sa.String(length=32), nullable=True),
+        sa.Column("details", sa.Text(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("resolved_at", sa.DateTime(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_custody_anomalies")),
+    )
+    with op.batch_alter_table("custody_anomalies", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_custody_anomalies_kind"), ["kind"], unique=False)
+        batch_op.create_index(batch_op.f("ix_custody_anomalies_order_no"), ["order_no"], unique=False)
+
+    op.create_table(
+        "custody_callback_events",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("source", sa.String(length=32), nullable=False),
+        sa.Column("event_id", sa.String(length=64), nullable=False),
+        sa.Column("order_no", sa.String(length=64), nullable=False),
+        sa.Column("body", sa.Text(), nullable=False),
+        sa.Column("outcome", sa.String(length=32), nullable=False),
+        sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_custody_callback_events")),
+        sa.UniqueConstraint("source", "event_id", name=op.f("uq_custody_callback_events_source_event_id")),
+    )
+    with op.batch_alter_table("custody_callback_events", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_custody_callback_events_order_no"), ["order_no"], unique=False)
+
+    op.create_table(
+        "custody_reconciliation_runs",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("business_date", sa.Date(), nullable=False),
+        sa.Column("run_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("run_by", sa.BigInteger(), nullable=True),
+        sa.Column("sub_accounts_checked", sa.Integer(), nullable=False),
+        sa.Column("difference_count", sa.Integer(), nullable=False),
+        sa.Column("platform_total", sa.BigInteger(), nullable=False),
+        sa.Column("bank_total", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_custody_reconciliation_runs")),
+    )
+    with op.batch_alter_table("custody_reconciliation_runs", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_custody_reconciliation_runs_business_date"), ["business_date"], unique=False
+        )
+
     op.create_table(
         "idempotent_requests",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
@@ -181,6 +291,100 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("bank_cards", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_bank_cards_user_id"), ["user_id"], unique=False)
+
+    op.create_table(
+        "bank_transactions",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("sub_account_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("amount", sa.BigInteger(), nullable=False),
+        sa.Column("value_date", sa.Date(), nullable=False),
+        sa.Column("kind", sa.String(length=32), nullable=False),
+        sa.Column("order_no", sa.String(length=64), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["sub_account_id"],
+            ["bank_sub_accounts.id"],
+            name=op.f("fk_bank_transactions_sub_account_id_bank_sub_accounts"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_bank_transactions")),
+    )
+    with op.batch_alter_table("bank_transactions", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_bank_transactions_order_no"), ["order_no"], unique=False)
+        batch_op.create_index(
+            batch_op.f("ix_bank_transactions_sub_account_id"), ["sub_account_id"], unique=False
+        )
+        batch_op.create_index(batch_op.f("ix_bank_transactions_value_date"), ["value_date"], unique=False)
+
+    op.create_table(
+        "custody_deposit_orders",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("order_no", sa.String(length=64), nullable=False),
+        sa.Column("user_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("card_id", sa.BigInteger(), nullable=False),
+        sa.Column("sub_account_no", sa.String(length=32), nullable=False),
+        sa.Column("amount", sa.BigInteger(), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("payment_url", sa.String(length=200), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("failure_reason", sa.String(length=200), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["user_id"], ["users.id"], name=op.f("fk_custody_deposit_orders_user_id_users")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_custody_deposit_orders")),
+        sa.UniqueConstraint("order_no", name=op.f("uq_custody_deposit_orders_order_no")),
+    )
+    with op.batch_alter_table("custody_deposit_orders", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_custody_deposit_orders_status"), ["status"], unique=False)
+        batch_op.create_index(batch_op.f("ix_custody_deposit_orders_user_id"), ["user_id"], unique=False)
+
+    op.create_table(
+        "custody_reconciliation_differences",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("run_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("sub_account_no", sa.String(length=32), nullable=False),
+        sa.Column("owner_type", sa.String(length=16), nullable=True),
+        sa.Column("owner_id", sa.BigInteger(), nullable=True),
+        sa.Column("platform_amount", sa.BigInteger(), nullable=False),
+        sa.Column("bank_amount", sa.BigInteger(), nullable=False),
+        sa.Column("difference", sa.BigInteger(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["run_id"],
+            ["custody_reconciliation_runs.id"],
+            name=op.f("fk_custody_reconciliation_differences_run_id_custody_reconciliation_runs"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_custody_reconciliation_differences")),
+    )
+    with op.batch_alter_table("custody_reconciliation_differences", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_custody_reconciliation_differences_run_id"), ["run_id"], unique=False
+        )
+
+    op.create_table(
+        "custody_withdrawal_orders",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("order_no", sa.String(length=64), nullable=False),
+        sa.Column("user_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("card_id", sa.BigInteger(), nullable=False),
+        sa.Column("card_masked", sa.String(length=32), nullable=False),
+        sa.Column("sub_account_no", sa.String(length=32), nullable=False),
+        sa.Column("amount", sa.BigInteger(), nullable=False),
+        sa.Column("fee", sa.BigInteger(), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("submitted_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("failure_reason", sa.String(length=200), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["user_id"], ["users.id"], name=op.f("fk_custody_withdrawal_orders_user_id_users")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_custody_withdrawal_orders")),
+        sa.UniqueConstraint("order_no", name=op.f("uq_custody_withdrawal_orders_order_no")),
+    )
+    with op.batch_alter_table("custody_withdrawal_orders", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_custody_withdrawal_orders_status"), ["status"], unique=False)
+        batch_op.create_index(batch_op.f("ix_custody_withdrawal_orders_user_id"), ["user_id"], unique=False)
 
     op.create_table(
         "ledger_postings",
@@ -329,6 +533,26 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_ledger_postings_account_id"))
 
     op.drop_table("ledger_postings")
+    with op.batch_alter_table("custody_withdrawal_orders", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_custody_withdrawal_orders_user_id"))
+        batch_op.drop_index(batch_op.f("ix_custody_withdrawal_orders_status"))
+
+    op.drop_table("custody_withdrawal_orders")
+    with op.batch_alter_table("custody_reconciliation_differences", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_custody_reconciliation_differences_run_id"))
+
+    op.drop_table("custody_reconciliation_differences")
+    with op.batch_alter_table("custody_deposit_orders", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_custody_deposit_orders_user_id"))
+        batch_op.drop_index(batch_op.f("ix_custody_deposit_orders_status"))
+
+    op.drop_table("custody_deposit_orders")
+    with op.batch_alter_table("bank_transactions", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_bank_transactions_value_date"))
+        batch_op.drop_index(batch_op.f("ix_bank_transactions_sub_account_id"))
+        batch_op.drop_index(batch_op.f("ix_bank_transactions_order_no"))
+
+    op.drop_table("bank_transactions")
     with op.batch_alter_table("bank_cards", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_bank_cards_user_id"))
 
@@ -349,6 +573,27 @@ def downgrade() -> None:
     op.drop_table("ledger_entries")
     op.drop_table("ledger_accounts")
     op.drop_table("idempotent_requests")
+    with op.batch_alter_table("custody_reconciliation_runs", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_custody_reconciliation_runs_business_date"))
+
+    op.drop_table("custody_reconciliation_runs")
+    with op.batch_alter_table("custody_callback_events", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_custody_callback_events_order_no"))
+
+    op.drop_table("custody_callback_events")
+    with op.batch_alter_table("custody_anomalies", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_custody_anomalies_order_no"))
+        batch_op.drop_index(batch_op.f("ix_custody_anomalies_kind"))
+
+    op.drop_table("custody_anomalies")
+    op.drop_table("custody_accounts")
+    op.drop_table("bank_sub_accounts")
+    op.drop_table("bank_orders")
+    with op.batch_alter_table("bank_callbacks", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_bank_callbacks_status"))
+        batch_op.drop_index(batch_op.f("ix_bank_callbacks_order_no"))
+
+    op.drop_table("bank_callbacks")
     op.drop_table("audit_stream_heads")
     with op.batch_alter_table("audit_records", schema=None) as batch_op:
         batch_op.drop_index("ix_audit_records_object")

@@ -1,0 +1,210 @@
+"""Custody API (资金存管): deposits, withdrawals, my account, bank callbacks, reconciliation."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, BackgroundTasks, Depends, Header, Query, Request, status
+from fastapi.responses import JSONResponse
+from sqlalchemy.orm import Session, sessionmaker
+
+from p2plend.api.deps import DbSession, IdempotencyKey, require
+from p2plend.config import Settings
+from p2plend.custody import service as custody
+from p2plend.custody.errors import OrderNotFound
+from p2plend.custody.port import Custodian
+from p2plend.custody.schemas import (
+    AccountResponse,
+    AnomalyResponse,
+    CallbackAck,
+    DepositResponse,
+    ReconcileRequest,
+    ReconciliationResponse,
+    StartDepositRequest,
+    WithdrawalRequest,
+    WithdrawalResponse,
+)
+from p2plend.db import transaction
+from p2plend.identity import service as identity
+from p2plend.ledger import service as ledger
+
+router = APIRouter(prefix="/api/v1", tags=["custody"])
+
+
+def get_custodian(request: Request) -> Custodian:
+    """The custodian the composition root wired into the app."""
+    custodian: Custodian = request.app.state.custodian
+    return custodian
+
+
+AppCustodian = Annotated[Custodian, Depends(get_custodian)]
+FundsUser = Annotated[identity.AuthContext, Depends(require(identity.Permission.FUNDS_SELF))]
+Reconciler = Annotated[identity.AuthContext, Depends(require(identity.Permission.STAFF_CUSTODY_RECONCILE))]
+
+
+def drive_withdrawals(factory: sessionmaker[Session], custodian: Custodian) -> None:
+    """After the request committed: send pending instructions, then deliver the bank's answers."""
+    with transaction(factory) as session:
+        custody.submit_pending_withdrawals(session, custodian)
+    custodian.deliver_pending()
+
+
+@router.post(
+    "/deposits",
+    status_code=status.HTTP_201_CREATED,
+    response_model=DepositResponse,
+    summary="Start a deposit (充值): pay on the custodian bank's page",
+)
+def start_deposit(
+    *,
+    body: StartDepositRequest,
+    ctx: FundsUser,
+    session: DbSession,
+    custodian: AppCustodian,
+    idem: IdempotencyKey,
+    request: Request,
+) -> JSONResponse:
+    """Money arrives in your available balance when the bank confirms the payment.
+    Refusals: `invalid_amount`, `deposit_amount_out_of_range`, `custody_account_required`,
+    `card_not_found`, `idempotency_key_reused`."""
+    replay = idem.replay(session, user_id=ctx.user_id, operation="deposit.start")
+    if replay is not None:
+        return replay
+    order = custody.start_deposit(
+        session,
+        ctx.user_id,
+        amount=body.amount_fen,
+        card_id=body.card_id,
+        custodian=custodian,
+        settings=request.app.state.settings,
+    )
+    return idem.respond(
+        session, user_id=ctx.user_id, operation="deposit.start", payload=DepositResponse.of(order), status=201
+    )
+
+
+@router.get("/deposits/{order_no}", summary="One of my deposit orders")
+def get_deposit(order_no: str, ctx: FundsUser, session: DbSession) -> DepositResponse:
+    return DepositResponse.of(custody.deposit_order(session, ctx.user_id, order_no))
+
+
+@router.post(
+    "/withdrawals",
+    status_code=status.HTTP_201_CREATED,
+    response_model=WithdrawalResponse,
+    summary="Withdraw (提现) to one of my bound cards, with my authenticator code",
+)
+def request_withdrawal(
+    *,
+    body: WithdrawalRequest,
+    ctx: FundsUser,
+    session: DbSession,
+    custodian: AppCustodian,
+    idem: IdempotencyKey,
+    request: Request,
+    background: BackgroundTasks,
+) -> JSONResponse:
+    """Amount + fee are frozen at once and sent to the bank after this request commits.
+    Refusals: `totp_invalid`, `totp_not_enrolled`, `invalid_amount`, `insufficient_funds`,
+    `custody_account_required`, `card_not_found`, `idempotency_key_reused`."""
+    replay = idem.replay(session, user_id=ctx.user_id, operation="withdrawal.request")
+    if replay is not None:
+        return replay
+    order = custody.request_withdrawal(
+        session,
+        ctx.user_id,
+        amount=body.amount_fen,
+        card_id=body.card_id,
+        totp_code=body.totp_code,
+        settings=request.app.state.settings,
+    )
+    background.add_task(drive_withdrawals, request.app.state.session_factory, custodian)
+    return idem.respond(
+        session,
+        user_id=ctx.user_id,
+        operation="withdrawal.request",
+        payload=WithdrawalResponse.of(order),
+        status=201,
+    )
+
+
+@router.get("/withdrawals/{order_no}", summary="One of my withdrawal orders")
+def get_withdrawal(order_no: str, ctx: FundsUser, session: DbSession) -> WithdrawalResponse:
+    return WithdrawalResponse.of(custody.withdrawal_order(session, ctx.user_id, order_no))
+
+
+@router.get("/me/account", summary="My custody balances and money history (资金流水)")
+def my_account(
+    ctx: FundsUser,
+    session: DbSession,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    before_entry_id: Annotated[int | None, Query(ge=1)] = None,
+) -> AccountResponse:
+    account = custody.custody_account_of(session, ctx.user_id)
+    history = ledger.user_history(session, ctx.user_id, limit=limit, before_entry_id=before_entry_id)
+    return AccountResponse.of(
+        None if account is None else account.sub_account_no,
+        ledger.user_balances(session, ctx.user_id),
+        history,
+        limit,
+    )
+
+
+@router.post(
+    "/custody/callbacks",
+    summary="The custodian bank's signed callbacks (银行回调)",
+    tags=["custodian"],
+)
+async def custodian_callback(
+    request: Request,
+    signature: Annotated[
+        str, Header(alias="X-Custodian-Signature", description="hex HMAC-SHA256 of the raw body")
+    ],
+) -> CallbackAck:
+    """The raw body is what was signed. 200 acknowledges (also for duplicates and recorded
+    rejections); `401 invalid_signature` changes nothing; anything else makes the bank retry."""
+    body = await request.body()
+    factory: sessionmaker[Session] = request.app.state.session_factory
+    settings: Settings = request.app.state.settings
+    # Its own transaction (not DbSession: this endpoint is async to read the raw body).
+    with transaction(factory) as session:
+        outcome = custody.handle_callback(session, body, signature, secret=settings.custodian_hmac_secret)
+    return CallbackAck.of(outcome)
+
+
+@router.post(
+    "/staff/custody/reconciliations",
+    status_code=status.HTTP_201_CREATED,
+    summary="Reconcile every sub-account with the bank's statement for a day (对账, R12)",
+    tags=["staff"],
+)
+def run_reconciliation(
+    body: ReconcileRequest, ctx: Reconciler, session: DbSession, custodian: AppCustodian
+) -> ReconciliationResponse:
+    report = custody.reconcile(session, custodian, body.date, actor_id=ctx.user_id)
+    return _run_response(session, report.run_id)
+
+
+@router.get(
+    "/staff/custody/reconciliations", summary="Past reconciliation runs, newest first", tags=["staff"]
+)
+def list_reconciliations(
+    ctx: Reconciler, session: DbSession, limit: Annotated[int, Query(ge=1, le=200)] = 50
+) -> list[ReconciliationResponse]:
+    return [_run_response(session, run.id) for run in custody.reconciliation_runs(session, limit=limit)]
+
+
+def _run_response(session: Session, run_id: int | None) -> ReconciliationResponse:
+    run = custody.reconciliation_run(session, run_id) if run_id is not None else None
+    if run is None:
+        raise OrderNotFound("No such reconciliation run.")
+    return ReconciliationResponse.of(run, custody.reconciliation_differences(session, run.id))
+
+
+@router.get(
+    "/staff/custody/anomalies",
+    summary="Open callback anomalies for ops: mismatched amounts, unknown orders, contradictions",
+    tags=["staff"],
+)
+def list_anomalies(
+    ctx: Reconciler, session: DbSession, limit: Annotated[int, Query(ge=1, le=200)] = 50
+) -> list[AnomalyResponse]:
+    return [AnomalyResponse.of(row) for row in custody.open_anomalies(session, limit=limit)]

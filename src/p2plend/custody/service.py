@@ -1,0 +1,791 @@
+"""Custody (资金存管): sub-accounts, deposits, withdrawals, the callback inbox, reconciliation.
+
+Users' money lives at the custodian bank in each user's own sub-account; the ledger is the
+platform's mirror of it. Money moves at the bank first and reaches the ledger only when the
+bank's HMAC-signed callback says so; every callback lands in an inbox with a unique
+``(source, event_id)`` and every ledger entry has a key derived from the order number, so a
+duplicate, re-sent, late or reordered callback never moves money twice (R13).
+"""
+
+import json
+import secrets
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+
+import structlog
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from p2plend import clock
+from p2plend.audit import service as audit
+from p2plend.config import Settings, get_settings
+from p2plend.custody import signing
+from p2plend.custody.errors import (
+    CustodyAccountRequired,
+    DepositAmountOutOfRange,
+    InvalidSignature,
+    MalformedCallback,
+    OrderNotFound,
+)
+from p2plend.custody.models import (
+    CallbackEvent,
+    CustodyAccount,
+    CustodyAnomaly,
+    DepositOrder,
+    ReconciliationDifference,
+    ReconciliationRun,
+    WithdrawalOrder,
+)
+from p2plend.custody.port import Custodian, PayeeCard
+from p2plend.custody.simulated.bank import BankOptions, SimulatedBank, bank_database_url, failing_cards
+from p2plend.db import transaction
+from p2plend.errors import InvalidInput, NotFound
+from p2plend.identity import service as identity
+from p2plend.ledger import service as ledger
+from p2plend.ledger.service import CUSTODIAN_CLEARING, PLATFORM_FEE_INCOME, Leg, user_available, user_frozen
+from p2plend.money import yuan_str
+from p2plend.notifications import service as notifications
+
+log = structlog.get_logger()
+
+CALLBACK_SOURCE = "custodian"
+PLATFORM_OWNER_ID = 0
+# Anomalies that mean the bank and the ledger may hold different amounts until ops act.
+MONEY_ANOMALIES = ("amount_mismatch", "unknown_order", "sub_account_mismatch", "conflicting_final_state")
+
+
+# --- sub-accounts ------------------------------------------------------------------------
+
+
+def open_account(session: Session, user_id: int, custodian: Custodian) -> CustodyAccount:
+    """开户: open the user's sub-account at the bank and their ledger accounts (idempotent).
+
+    Only after real-name verification: the bank opens accounts for named people only.
+    """
+    existing = custody_account_of(session, user_id)
+    if existing is not None:
+        return existing
+    person = identity.verified_identity(session, user_id)
+    sub_account_no = custodian.open_sub_account(f"user:{user_id}", person.name, person.id_number)
+    account = _record_account(session, "user", user_id, sub_account_no)
+    ledger.open_user_accounts(session, user_id)
+    open_platform_fee_account(session, custodian)
+    audit.record(
+        session,
+        actor_id=user_id,
+        action="custody.account_opened",
+        object_type="user",
+        object_id=user_id,
+        details={"sub_account": sub_account_no},
+    )
+    return account
+
+
+def open_platform_fee_account(
+    session: Session, custodian: Custodian, settings: Settings | None = None
+) -> CustodyAccount:
+    """The platform's own fee sub-account (ledger PLATFORM_FEE_INCOME) at the bank (idempotent)."""
+    existing = session.scalars(
+        select(CustodyAccount).where(
+            CustodyAccount.owner_type == "platform", CustodyAccount.owner_id == PLATFORM_OWNER_ID
+        )
+    ).first()
+    if existing is not None:
+        return existing
+    settings = settings or get_settings()
+    sub_account_no = custodian.open_sub_account(
+        PLATFORM_FEE_INCOME, settings.platform_legal_name, settings.platform_credit_code
+    )
+    return _record_account(session, "platform", PLATFORM_OWNER_ID, sub_account_no)
+
+
+def custody_account_of(session: Session, user_id: int) -> CustodyAccount | None:
+    return session.scalars(
+        select(CustodyAccount).where(CustodyAccount.owner_type == "user", CustodyAccount.owner_id == user_id)
+    ).first()
+
+
+def _record_account(session: Session, owner_type: str, owner_id: int, sub_account_no: str) -> CustodyAccount:
+    account = CustodyAccount(
+        owner_type=owner_type, owner_id=owner_id, sub_account_no=sub_account_no, opened_at=clock.now()
+    )
+    try:
+        with session.begin_nested():
+            session.add(account)
+            session.flush()
+    except IntegrityError:
+        # Opened concurrently: the bank answered both with the same number; keep the first row.
+        found = session.scalars(
+            select(CustodyAccount).where(
+                CustodyAccount.owner_type == owner_type, CustodyAccount.owner_id == owner_id
+            )
+        ).first()
+        if found is None:
+            raise
+        return found
+    return account
+
+
+def _require_account(session: Session, user_id: int) -> CustodyAccount:
+    account = custody_account_of(session, user_id)
+    if account is None:
+        raise CustodyAccountRequired("Open your custody account first (开通存管账户).")
+    return account
+
+
+def _new_order_no(prefix: str) -> str:
+    return f"{prefix}{clock.today():%Y%m%d}{secrets.token_hex(6).upper()}"
+
+
+def _payee(card: identity.BoundCard) -> PayeeCard:
+    return PayeeCard(card_number=card.card_number, bank_name=card.bank_name)
+
+
+# --- deposits (充值) ----------------------------------------------------------------------
+
+
+def start_deposit(
+    session: Session,
+    user_id: int,
+    *,
+    amount: int,
+    card_id: int,
+    custodian: Custodian,
+    settings: Settings | None = None,
+) -> DepositOrder:
+    """Create a deposit order and register it at the bank; the user pays on the bank's page."""
+    settings = settings or get_settings()
+    if not settings.deposit_min_fen <= amount <= settings.deposit_max_fen:
+        raise DepositAmountOutOfRange(
+            f"A deposit must be between {yuan_str(settings.deposit_min_fen)} and "
+            f"{yuan_str(settings.deposit_max_fen)} yuan.",
+            details={"min": yuan_str(settings.deposit_min_fen), "max": yuan_str(settings.deposit_max_fen)},
+        )
+    account = _require_account(session, user_id)
+    card = identity.bound_card(session, user_id, card_id)  # money comes only from the user's card
+    order_no = _new_order_no("D")
+    instruction = custodian.begin_deposit(order_no, account.sub_account_no, amount, _payee(card))
+    now = clock.now()
+    order = DepositOrder(
+        order_no=order_no,
+        user_id=user_id,
+        card_id=card.id,
+        sub_account_no=account.sub_account_no,
+        amount=amount,
+        status="pending",
+        payment_url=instruction.payment_url,
+        created_at=now,
+        expires_at=now + timedelta(minutes=settings.deposit_order_valid_minutes),
+    )
+    session.add(order)
+    session.flush()
+    return order
+
+
+def expire_stale_deposits(session: Session) -> int:
+    """Mark pending deposit orders past their validity expired. A late payment is still credited."""
+    orders = session.scalars(
+        select(DepositOrder)
+        .where(DepositOrder.status == "pending", DepositOrder.expires_at < clock.now())
+        .with_for_update(skip_locked=True)
+    ).all()
+    for order in orders:
+        order.status = "expired"
+        order.finished_at = clock.now()
+    session.flush()
+    return len(orders)
+
+
+def credit_deposit(session: Session, order: DepositOrder) -> None:
+    """The bank received the money: CUSTODIAN_CLEARING → the user's available balance, once."""
+    ledger.transfer(
+        session,
+        kind="deposit",
+        source=CUSTODIAN_CLEARING,
+        destination=user_available(order.user_id),
+        amount=order.amount,
+        idempotency_key=f"deposit:{order.order_no}",
+        ref_type="deposit",
+        ref_id=order.order_no,
+        memo="充值 deposit",
+    )
+    order.status = "succeeded"
+    order.finished_at = clock.now()
+    order.failure_reason = None
+    session.flush()
+    audit.record(
+        session,
+        actor_id=None,
+        action="deposit.credited",
+        object_type="deposit",
+        object_id=order.order_no,
+        details={"user_id": order.user_id, "amount": order.amount},
+    )
+    notifications.notify_user(
+        session,
+        user_id=order.user_id,
+        template="deposit_succeeded",
+        params={"amount": yuan_str(order.amount)},
+    )
+
+
+def deposit_order(session: Session, user_id: int, order_no: str) -> DepositOrder:
+    order = session.scalars(
+        select(DepositOrder).where(DepositOrder.order_no == order_no, DepositOrder.user_id == user_id)
+    ).first()
+    if order is None:
+        raise OrderNotFound("No such deposit order.", details={"order_no": order_no})
+    return order
+
+
+# --- withdrawals (提现) -------------------------------------------------------------------
+
+
+def request_withdrawal(
+    session: Session,
+    user_id: int,
+    *,
+    amount: int,
+    card_id: int,
+    totp_code: str,
+    settings: Settings | None = None,
+) -> WithdrawalOrder:
+    """The user asks to withdraw ``amount`` to their own card; authorised by TOTP (R10)."""
+    # First, before writing anything: a wrong code is committed bookkeeping (keep_bookkeeping).
+    identity.verify_totp(session, user_id, totp_code)
+    return place_withdrawal_hold(session, user_id, amount=amount, card_id=card_id, settings=settings)
+
+
+def place_withdrawal_hold(
+    session: Session, user_id: int, *, amount: int, card_id: int, settings: Settings | None = None
+) -> WithdrawalOrder:
+    """Freeze amount + fee (available → frozen) and record the order; the caller has authorised it."""
+    settings = settings or get_settings()
+    if amount <= 0:
+        raise InvalidInput("A withdrawal must be more than zero.", details={"amount": yuan_str(amount)})
+    account = _require_account(session, user_id)
+    card = identity.bound_card(session, user_id, card_id)  # only to the user's own card (R11)
+    fee = settings.withdrawal_fee_fen
+    order = WithdrawalOrder(
+        order_no=_new_order_no("W"),
+        user_id=user_id,
+        card_id=card.id,
+        card_masked=card.masked,
+        sub_account_no=account.sub_account_no,
+        amount=amount,
+        fee=fee,
+        status="pending",
+        created_at=clock.now(),
+    )
+    session.add(order)
+    session.flush()
+    # The conditional update in ledger.post refuses an overdraft under any concurrency.
+    ledger.transfer(
+        session,
+        kind="withdrawal_freeze",
+        source=user_available(user_id),
+        destination=user_frozen(user_id),
+        amount=amount + fee,
+        idempotency_key=f"withdrawal:{order.order_no}:freeze",
+        ref_type="withdrawal",
+        ref_id=order.order_no,
+        memo="提现冻结 withdrawal hold",
+    )
+    audit.record(
+        session,
+        actor_id=user_id,
+        action="withdrawal.requested",
+        object_type="withdrawal",
+        object_id=order.order_no,
+        details={"amount": amount, "fee": fee, "card": card.masked},
+    )
+    notifications.notify_user(
+        session,
+        user_id=user_id,
+        template="withdrawal_submitted",
+        params={"amount": yuan_str(amount), "fee": yuan_str(fee)},
+    )
+    return order
+
+
+def submit_pending_withdrawals(session: Session, custodian: Custodian, *, limit: int = 100) -> int:
+    """Send pending withdrawal instructions to the bank (re-drivable: the bank is idempotent
+    per order number). Run after the requests committed; deliver callbacks after this commits."""
+    orders = session.scalars(
+        select(WithdrawalOrder)
+        .where(WithdrawalOrder.status == "pending")
+        .order_by(WithdrawalOrder.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    ).all()
+    sent = 0
+    for order in orders:
+        try:
+            card = identity.bound_card(session, order.user_id, order.card_id)
+        except NotFound:
+            # Unbound since the request: never pay to a card no longer the user's (R11).
+            release_withdrawal_hold(session, order, "the card was unbound before payout")
+            continue
+        custodian.submit_withdrawal(
+            order.order_no, order.sub_account_no, order.amount, order.fee, _payee(card)
+        )
+        order.status = "submitted"
+        order.submitted_at = clock.now()
+        sent += 1
+    session.flush()
+    return sent
+
+
+def settle_withdrawal(session: Session, order: WithdrawalOrder) -> None:
+    """The bank paid out: frozen → CUSTODIAN_CLEARING (amount) and → PLATFORM_FEE_INCOME (fee)."""
+    ledger.post(
+        session,
+        kind="withdrawal_settle",
+        legs=[
+            Leg(user_frozen(order.user_id), -(order.amount + order.fee)),
+            Leg(CUSTODIAN_CLEARING, order.amount),
+            Leg(PLATFORM_FEE_INCOME, order.fee),
+        ],
+        idempotency_key=f"withdrawal:{order.order_no}:settle",
+        ref_type="withdrawal",
+        ref_id=order.order_no,
+        memo="提现成功 withdrawal paid",
+    )
+    order.status = "succeeded"
+    order.finished_at = clock.now()
+    session.flush()
+    audit.record(
+        session,
+        actor_id=None,
+        action="withdrawal.settled",
+        object_type="withdrawal",
+        object_id=order.order_no,
+        details={"amount": order.amount, "fee": order.fee},
+    )
+    notifications.notify_user(
+        session,
+        user_id=order.user_id,
+        template="withdrawal_succeeded",
+        params={"amount": yuan_str(order.amount), "card_tail": order.card_masked[-4:]},
+    )
+
+
+def release_withdrawal_hold(session: Session, order: WithdrawalOrder, reason: str) -> None:
+    """The withdrawal failed: the whole hold, amount and fee, goes back to available."""
+    ledger.transfer(
+        session,
+        kind="withdrawal_release",
+        source=user_frozen(order.user_id),
+        destination=user_available(order.user_id),
+        amount=order.amount + order.fee,
+        idempotency_key=f"withdrawal:{order.order_no}:release",
+        ref_type="withdrawal",
+        ref_id=order.order_no,
+        memo="提现失败解冻 withdrawal released",
+    )
+    order.status = "failed"
+    order.failure_reason = reason[:200]
+    order.finished_at = clock.now()
+    session.flush()
+    audit.record(
+        session,
+        actor_id=None,
+        action="withdrawal.released",
+        object_type="withdrawal",
+        object_id=order.order_no,
+        details={"amount": order.amount, "fee": order.fee, "reason": reason[:200]},
+    )
+    notifications.notify_user(
+        session,
+        user_id=order.user_id,
+        template="withdrawal_failed",
+        params={"amount": yuan_str(order.amount)},
+    )
+
+
+def withdrawal_order(session: Session, user_id: int, order_no: str) -> WithdrawalOrder:
+    order = session.scalars(
+        select(WithdrawalOrder).where(
+            WithdrawalOrder.order_no == order_no, WithdrawalOrder.user_id == user_id
+        )
+    ).first()
+    if order is None:
+        raise OrderNotFound("No such withdrawal order.", details={"order_no": order_no})
+    return order
+
+
+# --- callbacks (银行回调) -----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CallbackOutcome:
+    event_id: str
+    order_no: str
+    # applied | duplicate | already_applied | conflict_ignored | amount_mismatch
+    # | rejected_unknown_order | rejected_sub_account_mismatch
+    result: str
+
+
+def handle_callback(
+    session: Session, body: bytes, signature: str, *, secret: str | None = None
+) -> CallbackOutcome:
+    """Verify, record in the inbox, apply exactly once. A forged callback changes nothing."""
+    secret = secret if secret is not None else get_settings().custodian_hmac_secret
+    if not signing.is_valid(body, signature, secret):
+        # Logged, not stored: the raise rolls the transaction back, and ops still see it.
+        log.warning("custody.callback_rejected", reason="invalid_signature", size=len(body))
+        raise InvalidSignature("The callback's signature does not verify.")
+    payload = _parse_callback(body)
+    event = _record_event(session, payload, body)
+    if event is None:
+        return CallbackOutcome(payload["event_id"], payload["order_no"], "duplicate")
+    apply = _apply_deposit_event if payload["type"] == "deposit" else _apply_withdrawal_event
+    event.outcome = apply(session, payload)
+    session.flush()
+    return CallbackOutcome(event.event_id, event.order_no, event.outcome)
+
+
+def _parse_callback(body: bytes) -> dict[str, Any]:
+    try:
+        payload = json.loads(body)
+    except ValueError as exc:
+        raise MalformedCallback("The callback body is not JSON.") from exc
+    if not isinstance(payload, dict):
+        raise MalformedCallback("The callback body is not a JSON object.")
+    checks: dict[str, Callable[[Any], bool]] = {
+        "event_id": lambda v: isinstance(v, str) and 0 < len(v) <= 64,
+        "order_no": lambda v: isinstance(v, str) and 0 < len(v) <= 64,
+        "type": lambda v: v in ("deposit", "withdrawal"),
+        "status": lambda v: v in ("succeeded", "failed"),
+        "sub_account": lambda v: isinstance(v, str),
+        "amount": lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0,
+    }
+    bad = [field for field, ok in checks.items() if not ok(payload.get(field))]
+    fee = payload.get("fee", 0)
+    if not isinstance(fee, int) or isinstance(fee, bool) or fee < 0:
+        bad.append("fee")
+    if bad:
+        raise MalformedCallback("The callback is missing or has invalid fields.", details={"fields": bad})
+    return payload
+
+
+def _record_event(session: Session, payload: Mapping[str, Any], body: bytes) -> CallbackEvent | None:
+    """Insert the event into the inbox; None when this event id was recorded before (R13)."""
+    event = CallbackEvent(
+        source=CALLBACK_SOURCE,
+        event_id=payload["event_id"],
+        order_no=payload["order_no"],
+        body=body.decode(),
+        outcome="received",
+        received_at=clock.now(),
+    )
+    try:
+        with session.begin_nested():
+            session.add(event)
+            session.flush()
+    except IntegrityError:
+        return None
+    return event
+
+
+def _anomaly(session: Session, kind: str, payload: Mapping[str, Any], **details: Any) -> None:
+    session.add(
+        CustodyAnomaly(
+            kind=kind,
+            order_no=payload["order_no"],
+            event_id=payload["event_id"],
+            sub_account_no=payload.get("sub_account"),
+            details=json.dumps(details, sort_keys=True, default=str),
+            created_at=clock.now(),
+        )
+    )
+    session.flush()
+    log.warning("custody.anomaly", kind=kind, order_no=payload["order_no"], event_id=payload["event_id"])
+
+
+def _refuse_mismatched(
+    session: Session,
+    payload: Mapping[str, Any],
+    order: DepositOrder | WithdrawalOrder | None,
+    *,
+    final: tuple[str, ...],
+) -> str | None:
+    """The outcome when this report must not move money (recorded for ops), else None."""
+    if order is None:
+        _anomaly(session, "unknown_order", payload, type=payload["type"], amount=payload["amount"])
+        return "rejected_unknown_order"
+    if payload["sub_account"] != order.sub_account_no:
+        _anomaly(session, "sub_account_mismatch", payload, expected=order.sub_account_no)
+        return "rejected_sub_account_mismatch"
+    if order.status in final:
+        if order.status == payload["status"]:
+            return "already_applied"
+        # The first final state wins; the contradiction goes to ops (R13).
+        _anomaly(
+            session, "conflicting_final_state", payload, current=order.status, reported=payload["status"]
+        )
+        return "conflict_ignored"
+    return None
+
+
+def _apply_deposit_event(session: Session, payload: Mapping[str, Any]) -> str:
+    order = session.scalars(
+        select(DepositOrder).where(DepositOrder.order_no == payload["order_no"]).with_for_update()
+    ).first()
+    refusal = _refuse_mismatched(session, payload, order, final=("succeeded", "failed", "amount_mismatch"))
+    if refusal is not None:
+        return refusal
+    assert order is not None
+    if payload["status"] == "failed":
+        order.status = "failed"
+        order.failure_reason = str(payload.get("reason") or "")[:200]
+        order.finished_at = clock.now()
+        notifications.notify_user(
+            session,
+            user_id=order.user_id,
+            template="deposit_failed",
+            params={"amount": yuan_str(order.amount)},
+        )
+        return "applied"
+    if payload["amount"] != order.amount:
+        # Credit nothing: which amount is right is for ops to establish; reconciliation shows it.
+        order.status = "amount_mismatch"
+        order.finished_at = clock.now()
+        _anomaly(session, "amount_mismatch", payload, ordered=order.amount, reported=payload["amount"])
+        return "amount_mismatch"
+    credit_deposit(session, order)  # also when expired: the money is at the bank
+    return "applied"
+
+
+def _apply_withdrawal_event(session: Session, payload: Mapping[str, Any]) -> str:
+    order = session.scalars(
+        select(WithdrawalOrder).where(WithdrawalOrder.order_no == payload["order_no"]).with_for_update()
+    ).first()
+    refusal = _refuse_mismatched(session, payload, order, final=("succeeded", "failed"))
+    if refusal is not None:
+        return refusal
+    assert order is not None
+    if payload["status"] == "failed":
+        release_withdrawal_hold(session, order, str(payload.get("reason") or "failed at the bank"))
+        return "applied"
+    if payload["amount"] != order.amount or payload.get("fee", 0) != order.fee:
+        # The hold stays frozen until ops establish what the bank really paid.
+        _anomaly(
+            session,
+            "amount_mismatch",
+            payload,
+            ordered=order.amount,
+            ordered_fee=order.fee,
+            reported=payload["amount"],
+            reported_fee=payload.get("fee", 0),
+        )
+        return "amount_mismatch"
+    settle_withdrawal(session, order)
+    return "applied"
+
+
+class InProcessSink:
+    """Delivers the bank's callbacks straight to ``handle_callback``, each in a new platform
+    transaction, as the HTTP endpoint would. False (retry later) on any refusal or error."""
+
+    def __init__(self, platform_sessions: sessionmaker[Session], secret: str | None = None) -> None:
+        self._sessions = platform_sessions
+        self._secret = secret
+
+    def deliver(self, body: bytes, signature: str) -> bool:
+        try:
+            with transaction(self._sessions) as session:
+                handle_callback(session, body, signature, secret=self._secret)
+        except Exception:
+            log.exception("custody.callback_delivery_failed")
+            return False
+        return True
+
+
+def open_anomalies(session: Session, *, limit: int = 200) -> list[CustodyAnomaly]:
+    return list(
+        session.scalars(
+            select(CustodyAnomaly)
+            .where(CustodyAnomaly.resolved_at.is_(None))
+            .order_by(CustodyAnomaly.id.desc())
+            .limit(limit)
+        )
+    )
+
+
+# --- reconciliation (对账, R12) -------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Difference:
+    sub_account_no: str
+    owner_type: str | None  # None: a sub-account the platform does not know
+    owner_id: int | None
+    platform_amount: int
+    bank_amount: int
+
+    @property
+    def difference(self) -> int:
+        return self.bank_amount - self.platform_amount
+
+
+@dataclass(frozen=True, slots=True)
+class ReconciliationReport:
+    run_id: int | None
+    day: date
+    sub_accounts_checked: int
+    platform_total: int
+    bank_total: int
+    differences: tuple[Difference, ...]
+
+    @property
+    def balanced(self) -> bool:
+        return not self.differences
+
+
+def reconcile(
+    session: Session, custodian: Custodian, day: date, *, actor_id: int | None = None
+) -> ReconciliationReport:
+    """Compare every sub-account's end-of-day balance at the bank with the ledger's; store the run."""
+    statement = custodian.statement(day)
+    as_of = ledger.balances_as_of(session, day)
+    bank = {line.sub_account_no: line.balance for line in statement.lines}
+    report = _compare(session, day, lambda code: as_of.get(code, 0), bank)
+    run = ReconciliationRun(
+        business_date=day,
+        run_at=clock.now(),
+        run_by=actor_id,
+        sub_accounts_checked=report.sub_accounts_checked,
+        difference_count=len(report.differences),
+        platform_total=report.platform_total,
+        bank_total=report.bank_total,
+    )
+    session.add(run)
+    session.flush()
+    session.add_all(
+        ReconciliationDifference(
+            run_id=run.id,
+            sub_account_no=d.sub_account_no,
+            owner_type=d.owner_type,
+            owner_id=d.owner_id,
+            platform_amount=d.platform_amount,
+            bank_amount=d.bank_amount,
+            difference=d.difference,
+        )
+        for d in report.differences
+    )
+    session.flush()
+    audit.record(
+        session,
+        actor_id=actor_id,
+        action="custody.reconciled",
+        object_type="reconciliation",
+        object_id=run.id,
+        details={"day": day, "differences": len(report.differences)},
+    )
+    return ReconciliationReport(
+        run.id, day, report.sub_accounts_checked, report.platform_total, report.bank_total, report.differences
+    )
+
+
+def live_differences(session: Session, custodian: Custodian) -> ReconciliationReport:
+    """Platform vs bank now (no run stored): what the test invariants check after every test."""
+    bank = custodian.balances()
+    everything = ledger.balances_as_of(session, date.max)  # every posting: the current balances
+    return _compare(session, clock.today(), lambda code: everything.get(code, 0), bank)
+
+
+def sub_accounts_with_open_anomalies(session: Session) -> set[str]:
+    return {
+        no
+        for no in session.scalars(
+            select(CustodyAnomaly.sub_account_no).where(
+                CustodyAnomaly.resolved_at.is_(None), CustodyAnomaly.kind.in_(MONEY_ANOMALIES)
+            )
+        )
+        if no is not None
+    }
+
+
+def has_custody_accounts(session: Session) -> bool:
+    return session.scalar(select(func.count()).select_from(CustodyAccount)) != 0
+
+
+def reconciliation_run(session: Session, run_id: int) -> ReconciliationRun | None:
+    return session.get(ReconciliationRun, run_id)
+
+
+def reconciliation_runs(session: Session, *, limit: int = 50) -> list[ReconciliationRun]:
+    return list(session.scalars(select(ReconciliationRun).order_by(ReconciliationRun.id.desc()).limit(limit)))
+
+
+def reconciliation_differences(session: Session, run_id: int) -> list[ReconciliationDifference]:
+    return list(
+        session.scalars(
+            select(ReconciliationDifference)
+            .where(ReconciliationDifference.run_id == run_id)
+            .order_by(ReconciliationDifference.id)
+        )
+    )
+
+
+def _compare(
+    session: Session, day: date, platform_balance: Callable[[str], int], bank: Mapping[str, int]
+) -> ReconciliationReport:
+    differences: list[Difference] = []
+    platform_total = 0
+    seen: set[str] = set()
+    for account in session.scalars(select(CustodyAccount).order_by(CustodyAccount.id)):
+        seen.add(account.sub_account_no)
+        if account.owner_type == "user":
+            mine = platform_balance(user_available(account.owner_id)) + platform_balance(
+                user_frozen(account.owner_id)
+            )
+        else:
+            mine = platform_balance(PLATFORM_FEE_INCOME)
+        platform_total += mine
+        theirs = bank.get(account.sub_account_no, 0)
+        if mine != theirs:
+            differences.append(
+                Difference(account.sub_account_no, account.owner_type, account.owner_id, mine, theirs)
+            )
+    for sub_account_no, theirs in sorted(bank.items()):
+        # A sub-account the platform never recorded (e.g. its transaction rolled back).
+        if sub_account_no not in seen and theirs != 0:
+            differences.append(Difference(sub_account_no, None, None, 0, theirs))
+    return ReconciliationReport(
+        run_id=None,
+        day=day,
+        sub_accounts_checked=len(seen | set(bank)),
+        platform_total=platform_total,
+        bank_total=sum(bank.values()),
+        differences=tuple(differences),
+    )
+
+
+# --- the custodian this deployment uses ----------------------------------------------------
+
+
+def simulated_custodian(
+    platform_url: str,
+    platform_sessions: sessionmaker[Session] | None = None,
+    settings: Settings | None = None,
+    *,
+    auto_process_withdrawals: bool = True,
+) -> SimulatedBank:
+    """The simulated bank for a platform database, delivering callbacks in-process."""
+    settings = settings or get_settings()
+    bank = SimulatedBank.at(
+        bank_database_url(platform_url, settings.custodian_database_url),
+        secret=settings.custodian_hmac_secret,
+        options=BankOptions(
+            failing_cards=failing_cards(settings.custodian_failing_cards),
+            auto_process_withdrawals=auto_process_withdrawals,
+        ),
+    )
+    if platform_sessions is not None:
+        bank.sink = InProcessSink(platform_sessions, settings.custodian_hmac_secret)
+    return bank
