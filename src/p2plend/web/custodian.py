@@ -1,0 +1,17 @@
+"""The custodian bank the pages talk to: the one the composition root wired into the app."""
+
+from fastapi import Request
+
+from p2plend.custody.port import Custodian
+from p2plend.custody.simulated.bank import SimulatedBank
+
+
+def custodian_of(request: Request) -> Custodian:
+    custodian: Custodian = request.app.state.custodian
+    return custodian
+
+
+def simulated_bank_of(request: Request) -> SimulatedBank | None:
+    """The simulated bank, when that is the custodian (its pages exist only then)."""
+    custodian = custodian_of(request)
+    return custodian if isinstance(custodian, SimulatedBank) else None
