@@ -90,7 +90,9 @@ def demo(
     url = make_url(settings.database_url)
     if not seed_only:
         if url.get_backend_name() != "sqlite" or not url.database:
-            err_console.print("error: `p2plend demo` recreates a SQLite file; use --seed-only for other databases")
+            err_console.print(
+                "error: `p2plend demo` recreates a SQLite file; use --seed-only for other databases"
+            )
             raise typer.Exit(2)
         for suffix in ("", "-wal", "-shm"):
             Path(url.database + suffix).unlink(missing_ok=True)
@@ -117,13 +119,19 @@ def _print_logins(logins: "list[demo_data.DemoLogin]") -> None:
     table.add_column("TOTP secret (2FA)", no_wrap=True, min_width=32)
     table.add_column("note")
     for login in logins:
-        table.add_row(login.role, login.name, login.phone, login.password, login.totp_secret or "-", login.note)
+        table.add_row(
+            login.role, login.name, login.phone, login.password, login.totp_secret or "-", login.note
+        )
     console.print(table)
-    console.print("A current 2FA code for a secret: [bold]p2plend totp SECRET[/bold] (or any authenticator app).")
+    console.print(
+        "A current 2FA code for a secret: [bold]p2plend totp SECRET[/bold] (or any authenticator app)."
+    )
 
 
 @app.command("totp")
-def totp_code(secret: Annotated[str, typer.Argument(help="A base32 TOTP secret, e.g. from the demo logins.")]) -> None:
+def totp_code(
+    secret: Annotated[str, typer.Argument(help="A base32 TOTP secret, e.g. from the demo logins.")],
+) -> None:
     """Print the current 6-digit code of a TOTP secret (for the demo's 2FA)."""
     import pyotp
 

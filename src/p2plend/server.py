@@ -9,9 +9,17 @@ from sqlalchemy.orm import Session, sessionmaker
 from p2plend import __version__, logs
 from p2plend.api.errors import install_error_handlers
 from p2plend.api.observability import install_observability
+from p2plend.api.routers import audit as audit_api
+from p2plend.api.routers import custody as custody_api
 from p2plend.api.routers import identity as identity_api
+from p2plend.api.routers import notifications as notifications_api
+from p2plend.api.routers import sim_bank as sim_bank_api
+from p2plend.api.routers import suitability as suitability_api
 from p2plend.config import Settings, get_settings
+from p2plend.custody import service as custody
+from p2plend.custody.port import Custodian
 from p2plend.db import make_engine, make_session_factory
+from p2plend.web import install as install_web
 
 API_DESCRIPTION = """
 p2plend is an online lending **information intermediary** (网络借贷信息中介平台): investors lend
@@ -28,12 +36,22 @@ lends on its own account and never guarantees principal or interest.
 
 
 def create_app(
-    settings: Settings | None = None, session_factory: sessionmaker[Session] | None = None
+    settings: Settings | None = None,
+    session_factory: sessionmaker[Session] | None = None,
+    custodian: Custodian | None = None,
 ) -> FastAPI:
+    """The app on ``session_factory``'s database, talking to ``custodian`` — by default the
+    simulated custodian bank beside that database, delivering its callbacks in-process."""
     settings = settings or get_settings()
     logs.configure(json=settings.log_json)
     if session_factory is None:
         session_factory = make_session_factory(make_engine(settings.database_url))
+    bank = None  # the simulated bank made here, closed at shutdown
+    if custodian is None:
+        if settings.environment == "production":
+            raise RuntimeError("production needs the custodian bank's adapter; the simulated bank is not one")
+        url = session_factory.kw["bind"].url.render_as_string(hide_password=False)
+        custodian = bank = custody.simulated_custodian(url, session_factory, settings)
 
     app = FastAPI(
         title="p2plend API",
@@ -45,6 +63,7 @@ def create_app(
     )
     app.state.settings = settings
     app.state.session_factory = session_factory
+    app.state.custodian = custodian
     install_error_handlers(app)
     metrics = install_observability(app)
 
@@ -60,9 +79,21 @@ def create_app(
 
     for router in _api_routers(settings):
         app.include_router(router)
+    install_web(app)  # the pages, their static files and HTML error pages
+    if bank is not None:
+        app.router.on_shutdown.append(bank.close)
     return app
 
 
 def _api_routers(settings: Settings) -> list[APIRouter]:
     """The domain routers, in the order they appear in the OpenAPI document."""
-    return [identity_api.router]
+    routers = [
+        identity_api.router,
+        suitability_api.router,
+        custody_api.router,
+        notifications_api.router,
+        audit_api.router,
+    ]
+    if settings.environment != "production":
+        routers.append(sim_bank_api.router)  # the simulated bank's own pages: demo and tests
+    return routers

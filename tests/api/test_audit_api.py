@@ -7,10 +7,9 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
-from p2plend.api.routers import audit as audit_router
 from p2plend.audit import service as audit
 from p2plend.identity.permissions import Role
-from tests.api.helpers import client_with, sign_in
+from tests.api.helpers import sign_in
 from tests.builders import make_staff, make_user
 
 COMPLIANCE_PHONE, FINANCE_PHONE, CUSTOMER_PHONE = "13700137000", "13600136000", "13800138000"
@@ -18,7 +17,7 @@ COMPLIANCE_PHONE, FINANCE_PHONE, CUSTOMER_PHONE = "13700137000", "13600136000", 
 
 @pytest.fixture
 def api(app: FastAPI) -> Iterator[TestClient]:
-    with client_with(app, audit_router.router) as client:
+    with TestClient(app, raise_server_exceptions=False) as client:
         yield client
 
 

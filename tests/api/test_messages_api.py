@@ -7,9 +7,8 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
-from p2plend.api.routers import notifications as notifications_router
 from p2plend.notifications import service as notifications
-from tests.api.helpers import client_with, sign_in
+from tests.api.helpers import sign_in
 from tests.builders import make_user
 
 PHONE, OTHER_PHONE = "13800138000", "13900139000"
@@ -17,7 +16,7 @@ PHONE, OTHER_PHONE = "13800138000", "13900139000"
 
 @pytest.fixture
 def api(app: FastAPI) -> Iterator[TestClient]:
-    with client_with(app, notifications_router.router) as client:
+    with TestClient(app, raise_server_exceptions=False) as client:
         yield client
 
 

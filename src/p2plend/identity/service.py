@@ -2,8 +2,8 @@
 
 Acts take the ``Session`` first and only flush. Refusals that leave a trace (a wrong
 password, TOTP or SMS code; a resident ID used by another account) raise a
-:class:`~p2plend.identity.errors.RecordedRefusal` (``keep_bookkeeping``): the transaction owner commits, then answers —
-otherwise the failure counters that drive lock-outs would be rolled back.
+:class:`~p2plend.identity.errors.RecordedRefusal` (``keep_bookkeeping``): the transaction
+owner commits, then answers — otherwise the failure counters that drive lock-outs would be rolled back.
 
 Personal data leaves the domain masked, except through ``verified_identity`` and
 ``bound_card``, which the custodian port needs in clear.

@@ -60,14 +60,56 @@ STAFF: list[tuple[str, str, list[str], str]] = [
 ]
 
 INVESTORS: list[Person] = [
-    Person("13900000001", "张伟", "110105", date(1985, 3, 12), "231", "中国工商银行", "622202", "bold", "进取型出借人"),
-    Person("13900000002", "王芳", "310104", date(1990, 7, 1), "182", "招商银行", "621483", "balanced", "平衡型出借人"),
-    Person("13900000003", "刘洋", "310104", date(1978, 11, 23), "415", "中国建设银行", "621700", "careful", "保守型出借人"),
+    Person(
+        "13900000001",
+        "张伟",
+        "110105",
+        date(1985, 3, 12),
+        "231",
+        "中国工商银行",
+        "622202",
+        "bold",
+        "进取型出借人",
+    ),
+    Person(
+        "13900000002",
+        "王芳",
+        "310104",
+        date(1990, 7, 1),
+        "182",
+        "招商银行",
+        "621483",
+        "balanced",
+        "平衡型出借人",
+    ),
+    Person(
+        "13900000003",
+        "刘洋",
+        "310104",
+        date(1978, 11, 23),
+        "415",
+        "中国建设银行",
+        "621700",
+        "careful",
+        "保守型出借人",
+    ),
 ]
 
 BORROWERS: list[Person] = [
-    Person("13700000001", "陈静", "330106", date(1992, 5, 8), "326", "中国银行", "621661", "careful", "借款人"),
-    Person("13700000002", "杨磊", "440106", date(1988, 9, 17), "157", "中国农业银行", "622848", "careful", "借款人"),
+    Person(
+        "13700000001", "陈静", "330106", date(1992, 5, 8), "326", "中国银行", "621661", "careful", "借款人"
+    ),
+    Person(
+        "13700000002",
+        "杨磊",
+        "440106",
+        date(1988, 9, 17),
+        "157",
+        "中国农业银行",
+        "622848",
+        "careful",
+        "借款人",
+    ),
 ]
 
 
@@ -124,7 +166,9 @@ def _seed_staff(
 def _register(session_factory: sessionmaker[Session], phone: str) -> int:
     _act(session_factory, lambda s: identity.send_registration_code(s, phone))
     code = _act(session_factory, _latest_sms_code)
-    user = _act(session_factory, lambda s: identity.register(s, phone=phone, password=DEMO_PASSWORD, sms_code=code))
+    user = _act(
+        session_factory, lambda s: identity.register(s, phone=phone, password=DEMO_PASSWORD, sms_code=code)
+    )
     return user.id
 
 
@@ -152,12 +196,16 @@ def _seed_person(session_factory: sessionmaker[Session], person: Person, *, borr
         return _enroll_totp(session, user_id)
 
     secret = _act(session_factory, verify)
-    return DemoLogin("borrower" if borrower else "investor", person.name, person.phone, DEMO_PASSWORD, secret, person.note)
+    return DemoLogin(
+        "borrower" if borrower else "investor", person.name, person.phone, DEMO_PASSWORD, secret, person.note
+    )
 
 
 def _seed_unverified(session_factory: sessionmaker[Session], phone: str) -> DemoLogin:
     _register(session_factory, phone)
-    return DemoLogin("investor", "(未实名)", phone, DEMO_PASSWORD, None, "已注册，未实名认证 registered, not verified")
+    return DemoLogin(
+        "investor", "(未实名)", phone, DEMO_PASSWORD, None, "已注册，未实名认证 registered, not verified"
+    )
 
 
 def _answers(appetite: str) -> dict[str, str]:
