@@ -3,19 +3,24 @@ API uses. Every command exits non-zero with a one-line reason when it refuses.""
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from p2plend import migrate
+from p2plend.audit import service as audit
 from p2plend.config import get_settings
+from p2plend.custody import service as custody
+from p2plend.custody.port import Custodian
 from p2plend.db import make_engine, make_session_factory, transaction
 from p2plend.errors import DomainError
 from p2plend.ledger import service as ledger
+from p2plend.money import format_cny
 
 if TYPE_CHECKING:
     from p2plend.sim import demo as demo_data
@@ -25,23 +30,47 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 ledger_app = typer.Typer(help="The double-entry ledger.", no_args_is_help=True)
+custody_app = typer.Typer(
+    help="Bank custody (资金存管): reconciliation and the bank's queues.", no_args_is_help=True
+)
+audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(ledger_app, name="ledger")
+app.add_typer(custody_app, name="custody")
+app.add_typer(audit_app, name="audit")
 
 console = Console()
 err_console = Console(stderr=True)
 
 
 @contextmanager
-def business_act() -> Iterator[Session]:
+def business_act(factory: sessionmaker[Session] | None = None) -> Iterator[Session]:
     """One transaction for one command; a domain refusal becomes a message and exit 1."""
-    factory = make_session_factory(make_engine(get_settings().database_url))
+    factory = factory or make_session_factory(make_engine(get_settings().database_url))
     try:
         with transaction(factory) as session:
             yield session
     except DomainError as exc:
         err_console.print(f"[red]error[/red] {exc.code}: {exc.message}")
         raise typer.Exit(1) from exc
+
+
+@contextmanager
+def custodian_bank() -> Iterator[tuple[sessionmaker[Session], Custodian]]:
+    """The platform's sessions and its custodian: the simulated bank beside the database.
+    In production the bank's own adapter is needed, which this build does not include."""
+    settings = get_settings()
+    if settings.environment == "production":
+        err_console.print(
+            "error: production needs the custodian bank's adapter; the simulated bank is not one"
+        )
+        raise typer.Exit(2)
+    factory = make_session_factory(make_engine(settings.database_url))
+    bank = custody.simulated_custodian(settings.database_url, factory, settings)
+    try:
+        yield factory, bank
+    finally:
+        bank.close()
 
 
 @db_app.command("upgrade")
@@ -67,6 +96,71 @@ def ledger_verify() -> None:
     for v in violations:
         table.add_row(v.rule, v.subject, v.detail)
     err_console.print(table)
+    raise typer.Exit(1)
+
+
+@custody_app.command("reconcile")
+def custody_reconcile(
+    day: Annotated[
+        datetime,
+        typer.Option("--date", formats=["%Y-%m-%d"], help="Business date (YYYY-MM-DD) to reconcile."),
+    ],
+) -> None:
+    """Compare each sub-account's end-of-day balance at the bank with the ledger; store the run.
+
+    Prints every difference to the fen and exits 1 if there is any.
+    """
+    with custodian_bank() as (factory, bank), business_act(factory) as session:
+        report = custody.reconcile(session, bank, day.date())
+    console.print(
+        f"reconciliation run {report.run_id} for {report.day}: {report.sub_accounts_checked} sub-accounts, "
+        f"platform {format_cny(report.platform_total)}, bank {format_cny(report.bank_total)}"
+    )
+    if not report.differences:
+        console.print("[green]books agree[/green]: no difference")
+        return
+    table = Table("sub-account", "owner", "platform", "bank", "bank − platform", title="differences")
+    for d in report.differences:
+        owner = f"{d.owner_type} {d.owner_id}" if d.owner_type else "(unknown to the platform)"
+        table.add_row(
+            d.sub_account_no,
+            owner,
+            format_cny(d.platform_amount),
+            format_cny(d.bank_amount),
+            format_cny(d.difference),
+        )
+    err_console.print(table, width=max(err_console.width, 110))
+    err_console.print(f"[red]{len(report.differences)} difference(s)[/red]")
+    raise typer.Exit(1)
+
+
+@custody_app.command("sweep")
+def custody_sweep() -> None:
+    """The bank's queues, run every few minutes: expire stale deposit orders, send pending
+    withdrawal instructions, re-deliver the bank's unacknowledged callbacks."""
+    with custodian_bank() as (factory, bank):
+        with business_act(factory) as session:
+            expired = custody.expire_stale_deposits(session)
+        with business_act(factory) as session:
+            sent = custody.submit_pending_withdrawals(session, bank)
+        delivered = bank.deliver_pending()
+    console.print(
+        f"expired {expired} deposit order(s), sent {sent} withdrawal(s), delivered {delivered} callback(s)"
+    )
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Check every hash chain of the audit log; exit 1 with a report if any record was altered."""
+    with business_act() as session:
+        violations = audit.verify(session)
+    if not violations:
+        console.print("[green]audit log ok[/green]: every chain is unbroken and matches its head")
+        return
+    table = Table("rule", "subject", "detail", title=f"{len(violations)} audit violation(s)")
+    for v in violations:
+        table.add_row(v.rule, v.subject, v.detail)
+    err_console.print(table, width=max(err_console.width, 110))
     raise typer.Exit(1)
 
 
@@ -98,20 +192,24 @@ def demo(
             Path(url.database + suffix).unlink(missing_ok=True)
     migrate.upgrade(settings.database_url)
     factory = make_session_factory(make_engine(settings.database_url))
+    bank = custody.simulated_custodian(settings.database_url, factory, settings)
     try:
-        logins = demo_data.seed(factory)
+        logins = demo_data.seed(factory, bank)
     except DomainError as exc:
         err_console.print(f"[red]error[/red] {exc.code}: {exc.message}")
         raise typer.Exit(1) from exc
     _print_logins(logins)
     if seed_only:
+        bank.close()
         return
     import uvicorn
 
     from p2plend.server import create_app
 
     console.print(f"\n[bold]p2plend demo[/bold] at http://{host}:{port}  (API docs: /api/docs; Ctrl-C stops)")
-    uvicorn.run(create_app(settings, factory), host=host, port=port)
+    app = create_app(settings, factory, bank)
+    app.router.on_shutdown.append(bank.close)
+    uvicorn.run(app, host=host, port=port)
 
 
 def _print_logins(logins: "list[demo_data.DemoLogin]") -> None:
@@ -122,7 +220,7 @@ def _print_logins(logins: "list[demo_data.DemoLogin]") -> None:
         table.add_row(
             login.role, login.name, login.phone, login.password, login.totp_secret or "-", login.note
         )
-    console.print(table)
+    console.print(table, width=max(console.width, 150))  # logins are copied: never wrap them
     console.print(
         "A current 2FA code for a secret: [bold]p2plend totp SECRET[/bold] (or any authenticator app)."
     )

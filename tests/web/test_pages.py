@@ -3,6 +3,7 @@
 import base64
 import re
 from collections.abc import Callable
+from contextlib import closing
 
 import pytest
 from fastapi.testclient import TestClient
@@ -10,6 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from p2plend import clock
 from p2plend.config import Settings
+from p2plend.custody import service as custody
 from p2plend.server import create_app
 from p2plend.web.i18n import MESSAGES
 from tests.web.conftest import WebUser, csrf_of, next_totp_step, sign_in
@@ -196,7 +198,10 @@ def test_demo_pages_do_not_exist_in_production(session_factory: sessionmaker[Ses
         pii_key=base64.b64encode(b"p" * 32).decode(),
         custodian_hmac_secret="a-production-custodian-secret",
     )
-    with TestClient(create_app(settings, session_factory), follow_redirects=False) as client:
+    url = session_factory.kw["bind"].url.render_as_string(hide_password=False)
+    bank = custody.simulated_custodian(url, session_factory, settings)  # stands for the real bank's adapter
+    app = create_app(settings, session_factory, bank)
+    with TestClient(app, follow_redirects=False) as client, closing(bank):
         assert client.get("/demo/sms").status_code == 404
         assert client.get("/sim-bank").status_code == 404
         home = client.get("/?lang=en")

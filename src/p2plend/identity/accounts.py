@@ -12,7 +12,7 @@ from p2plend import clock
 from p2plend.config import get_settings
 from p2plend.errors import PermissionDenied
 from p2plend.identity import auth, events, kyc, passwords, pii, records, sms
-from p2plend.identity.errors import PhoneTaken, RoleNotAllowed, SmsCodeInvalid
+from p2plend.identity.errors import PhoneTaken, RoleNotAllowed, SmsCodeInvalid, UserNotFound
 from p2plend.identity.models import User, UserRole
 from p2plend.identity.permissions import (
     ORGANISATION_ROLES,
@@ -338,6 +338,14 @@ def set_locale(session: Session, user_id: int, locale: Literal["zh", "en"]) -> N
 def phone_of(session: Session, user_id: int) -> str:
     """A user's phone in E.164, to send them an SMS through the notification port."""
     return records.phone_of(records.get_user(session, user_id))
+
+
+def user_id_by_phone(session: Session, phone: str) -> int:
+    """The user registered with ``phone`` (any accepted spelling), for staff and operators."""
+    user = records.user_by_phone(session, normalise_phone(phone))
+    if user is None:
+        raise UserNotFound("No user is registered with this phone number.")
+    return user.id
 
 
 def user_kind(session: Session, user_id: int) -> str:

@@ -27,6 +27,7 @@ from p2plend.identity.accounts import (
     send_registration_code,
     set_locale,
     set_user_status,
+    user_id_by_phone,
     user_kind,
 )
 from p2plend.identity.auth import (
@@ -96,6 +97,7 @@ __all__ = [
     "set_locale",
     "set_user_status",
     "unbind_card",
+    "user_id_by_phone",
     "user_kind",
     "verified_identity",
     "verify_real_name",

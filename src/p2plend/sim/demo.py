@@ -8,7 +8,7 @@ the demo exercises the same code paths as production.
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from typing import TypeVar
 
 import pyotp
@@ -17,6 +17,8 @@ from stdnum import luhn
 from stdnum.cn import ric
 
 from p2plend import clock
+from p2plend.custody import service as custody
+from p2plend.custody.simulated.bank import SimulatedBank
 from p2plend.db import transaction
 from p2plend.errors import Conflict
 from p2plend.identity import service as identity
@@ -48,7 +50,9 @@ class Person:
     bank: str
     card_prefix: str
     appetite: str  # "bold" | "balanced" | "careful": how they answer the risk questionnaire
+    deposit_fen: int  # paid in at the custodian bank
     note: str
+    withdrawal_fen: int = 0  # taken back out to the card afterwards
 
 
 STAFF: list[tuple[str, str, list[str], str]] = [
@@ -69,7 +73,9 @@ INVESTORS: list[Person] = [
         "中国工商银行",
         "622202",
         "bold",
+        50_000_000,
         "进取型出借人",
+        withdrawal_fen=1_000_000,
     ),
     Person(
         "13900000002",
@@ -80,6 +86,7 @@ INVESTORS: list[Person] = [
         "招商银行",
         "621483",
         "balanced",
+        20_000_000,
         "平衡型出借人",
     ),
     Person(
@@ -91,13 +98,23 @@ INVESTORS: list[Person] = [
         "中国建设银行",
         "621700",
         "careful",
+        5_000_000,
         "保守型出借人",
     ),
 ]
 
 BORROWERS: list[Person] = [
     Person(
-        "13700000001", "陈静", "330106", date(1992, 5, 8), "326", "中国银行", "621661", "careful", "借款人"
+        "13700000001",
+        "陈静",
+        "330106",
+        date(1992, 5, 8),
+        "326",
+        "中国银行",
+        "621661",
+        "careful",
+        200_000,
+        "借款人",
     ),
     Person(
         "13700000002",
@@ -108,12 +125,13 @@ BORROWERS: list[Person] = [
         "中国农业银行",
         "622848",
         "careful",
+        0,
         "借款人",
     ),
 ]
 
 
-def seed(session_factory: sessionmaker[Session]) -> list[DemoLogin]:
+def seed(session_factory: sessionmaker[Session], bank: SimulatedBank) -> list[DemoLogin]:
     """Create the demo's people and money. Refuses a database that already has users."""
     with transaction(session_factory) as session:
         if identity.list_users(session, page=1, page_size=1).total:
@@ -122,9 +140,9 @@ def seed(session_factory: sessionmaker[Session]) -> list[DemoLogin]:
     for phone, name, roles, note in STAFF:
         logins.append(_seed_staff(session_factory, phone, name, roles, note))
     for person in INVESTORS:
-        logins.append(_seed_person(session_factory, person, borrower=False))
+        logins.append(_seed_person(session_factory, bank, person, borrower=False))
     for person in BORROWERS:
-        logins.append(_seed_person(session_factory, person, borrower=True))
+        logins.append(_seed_person(session_factory, bank, person, borrower=True))
     logins.append(_seed_unverified(session_factory, "13600000001"))
     return logins
 
@@ -181,21 +199,30 @@ def _latest_sms_code(session: Session) -> str:
     return found.group()
 
 
-def _seed_person(session_factory: sessionmaker[Session], person: Person, *, borrower: bool) -> DemoLogin:
+def _seed_person(
+    session_factory: sessionmaker[Session], bank: SimulatedBank, person: Person, *, borrower: bool
+) -> DemoLogin:
     user_id = _register(session_factory, person.phone)
 
-    def verify(session: Session) -> str:
+    def verify(session: Session) -> tuple[str, int]:
         if borrower:
             identity.add_role(session, actor_id=user_id, user_id=user_id, role="borrower")
         identity.verify_real_name(session, user_id, name=person.name, id_number=resident_id(person))
-        identity.bind_card(
+        card = identity.bind_card(
             session, user_id, card_number=card_number(person), bank_name=person.bank, holder_name=person.name
         )
+        custody.open_account(session, user_id, bank)
         if not borrower:
             suitability.submit_assessment(session, user_id, _answers(person.appetite))
-        return _enroll_totp(session, user_id)
+        return _enroll_totp(session, user_id), card.id
 
-    secret = _act(session_factory, verify)
+    secret, card_id = _act(session_factory, verify)
+    if person.deposit_fen:
+        _deposit(session_factory, bank, user_id, card_id, person.deposit_fen)
+    if person.withdrawal_fen:
+        _withdraw(
+            session_factory, bank, user_id, card_id=card_id, totp_secret=secret, amount=person.withdrawal_fen
+        )
     return DemoLogin(
         "borrower" if borrower else "investor", person.name, person.phone, DEMO_PASSWORD, secret, person.note
     )
@@ -206,6 +233,37 @@ def _seed_unverified(session_factory: sessionmaker[Session], phone: str) -> Demo
     return DemoLogin(
         "investor", "(未实名)", phone, DEMO_PASSWORD, None, "已注册，未实名认证 registered, not verified"
     )
+
+
+def _deposit(
+    session_factory: sessionmaker[Session], bank: SimulatedBank, user_id: int, card_id: int, amount: int
+) -> None:
+    """Start the deposit on the platform, pay it on the bank's page; the signed callback credits."""
+    order = _act(
+        session_factory,
+        lambda s: custody.start_deposit(s, user_id, amount=amount, card_id=card_id, custodian=bank),
+    )
+    bank.confirm_deposit_payment(order.order_no)
+
+
+def _withdraw(
+    session_factory: sessionmaker[Session],
+    bank: SimulatedBank,
+    user_id: int,
+    *,
+    card_id: int,
+    totp_secret: str,
+    amount: int,
+) -> None:
+    """A withdrawal to the person's card, 2FA-authorised and paid out by the bank."""
+    # The enrolment just used this time-step's code, and a code works once: take the next one.
+    code = pyotp.TOTP(totp_secret).at(clock.now() + timedelta(seconds=30))
+    _act(
+        session_factory,
+        lambda s: custody.request_withdrawal(s, user_id, amount=amount, card_id=card_id, totp_code=code),
+    )
+    _act(session_factory, lambda s: custody.submit_pending_withdrawals(s, bank))
+    bank.deliver_pending()
 
 
 def _answers(appetite: str) -> dict[str, str]:

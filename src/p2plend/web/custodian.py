@@ -12,6 +12,8 @@ def custodian_of(request: Request) -> Custodian:
 
 
 def simulated_bank_of(request: Request) -> SimulatedBank | None:
-    """The simulated bank, when that is the custodian (its pages exist only then)."""
+    """The simulated bank, when that is the custodian outside production (its pages exist only then)."""
     custodian = custodian_of(request)
+    if request.app.state.settings.environment == "production":
+        return None
     return custodian if isinstance(custodian, SimulatedBank) else None
