@@ -5,11 +5,13 @@ from collections.abc import Iterator
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
 from p2plend.audit import service as audit
 from p2plend.identity.permissions import Role
 from tests.api.helpers import sign_in
+from tests.audit.test_audit import bypass_guards
 from tests.builders import make_staff, make_user
 
 COMPLIANCE_PHONE, FINANCE_PHONE, CUSTOMER_PHONE = "13700137000", "13600136000", "13800138000"
@@ -52,6 +54,35 @@ def test_compliance_reads_the_audit_log(api: TestClient, session_factory: sessio
         "/api/v1/staff/audit", headers=headers, params={"object_type": "withdrawal", "object_id": "W1"}
     )
     assert [r["action"] for r in by_object.json()["items"]] == ["withdrawal.reviewed"]
+
+    verification = api.get("/api/v1/staff/audit/verification", headers=headers)
+    assert verification.json() == {"intact": True, "violations": []}
+
+
+def test_verification_reports_a_tampered_record(
+    api: TestClient, session_factory: sessionmaker[Session], is_postgres: bool
+) -> None:
+    with session_factory() as session:
+        officer, totp = make_staff(session, roles=[Role.COMPLIANCE], phone=COMPLIANCE_PHONE)
+        record = audit.record(
+            session,
+            actor_id=officer.id,
+            action="withdrawal.reviewed",
+            object_type="withdrawal",
+            object_id="W9",
+            details={},
+        )
+        session.commit()
+        bypass_guards(session, is_postgres, "audit_records")
+        session.execute(
+            text("UPDATE audit_records SET action = 'withdrawal.approved' WHERE id = :id"), {"id": record.id}
+        )
+        session.commit()
+    body = api.get(
+        "/api/v1/staff/audit/verification", headers=sign_in(api, COMPLIANCE_PHONE, totp=totp)
+    ).json()
+    assert body["intact"] is False
+    assert [v["rule"] for v in body["violations"]] == ["record_hash"]
 
 
 def test_other_staff_and_customers_are_refused(

@@ -3,7 +3,7 @@
 from datetime import date, datetime
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from p2plend.audit.service import AuditRecord
 
@@ -41,3 +41,14 @@ class AuditRecordResponse(BaseModel):
 class AuditPageResponse(BaseModel):
     items: list[AuditRecordResponse]
     next_before_id: int | None
+
+
+class AuditViolationResponse(BaseModel):
+    rule: str = Field(examples=["record_hash"])
+    subject: str = Field(examples=["withdrawal:W1#2 (record 17)"])
+    detail: str
+
+
+class AuditVerificationResponse(BaseModel):
+    intact: bool = Field(description="True when every chain is unbroken and matches its head.")
+    violations: list[AuditViolationResponse]

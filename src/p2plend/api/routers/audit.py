@@ -6,7 +6,12 @@ from fastapi import APIRouter, Depends, Query
 
 from p2plend.api.deps import DbSession, require
 from p2plend.audit import service as audit
-from p2plend.audit.schemas import AuditPageResponse, AuditRecordResponse
+from p2plend.audit.schemas import (
+    AuditPageResponse,
+    AuditRecordResponse,
+    AuditVerificationResponse,
+    AuditViolationResponse,
+)
 from p2plend.identity import service as identity
 
 router = APIRouter(prefix="/api/v1", tags=["staff"])
@@ -38,4 +43,18 @@ def list_audit_records(
     return AuditPageResponse(
         items=[AuditRecordResponse.of(r) for r in records],
         next_before_id=records[-1].id if len(records) == limit else None,
+    )
+
+
+@router.get(
+    "/staff/audit/verification",
+    summary="Check every hash chain of the audit log (as `p2plend audit verify`)",
+)
+def verify_audit_log(ctx: AuditReader, session: DbSession) -> AuditVerificationResponse:
+    violations = audit.verify(session)
+    return AuditVerificationResponse(
+        intact=not violations,
+        violations=[
+            AuditViolationResponse(rule=v.rule, subject=v.subject, detail=v.detail) for v in violations
+        ],
     )
