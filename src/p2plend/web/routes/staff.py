@@ -1,26 +1,67 @@
-"""员工工作台: a minimal staff home and the users list, personal data masked (R47)."""
+"""员工工作台: the staff home, the users list (personal data masked, R47), 对账, 异常回调, 审计日志.
 
-from typing import Annotated
+Every page: staff only (a customer gets the 403 page), staff without an authenticator are
+sent to enrol first, and the page's permission is checked by ``identity.require_permission``
+(the 403 page otherwise) — the same rules as the staff API.
+"""
 
-from fastapi import APIRouter, Query, Request
+import json
+import re
+from datetime import date
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Depends, Form, Path, Query, Request
 from fastapi.responses import Response
+from sqlalchemy.orm import Session
 
+from p2plend import clock
 from p2plend.api.deps import DbSession
+from p2plend.audit import service as audit
+from p2plend.custody import service as custody
+from p2plend.errors import DomainError
 from p2plend.identity import service as identity
-from p2plend.web.auth import StaffUser
-from p2plend.web.render import redirect, render
+from p2plend.web.auth import ActingUser, StaffUser, staff_user
+from p2plend.web.custodian import custodian_of
+from p2plend.web.forms import FormErrors, acting
+from p2plend.money import format_cny
+from p2plend.web.i18n import Locale, translate
+from p2plend.web.render import locale_of, redirect, render
+from p2plend.web.routes.common import not_found
 
 router = APIRouter(include_in_schema=False)
 
 USERS_PAGE = 20
+RECONCILIATION_RUNS_SHOWN = 50
+ANOMALIES_SHOWN = 200
+AUDIT_PAGE = 50
+MAX_ID = 2**63 - 1  # BIGINT: a larger id can name nothing (and must not reach the database)
+
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def staff_acting(user: ActingUser) -> identity.AuthContext:
+    """A staff member's form: CSRF checked first (as every POST), then staff only."""
+    return staff_user(user)
+
+
+StaffActing = Annotated[identity.AuthContext, Depends(staff_acting)]
 
 
 @router.get("/staff")
 def staff_home(request: Request, user: StaffUser) -> Response:
     if user.needs_2fa_enrollment:
         return redirect(request, "/security/2fa")
-    can_read_users = identity.Permission.STAFF_USERS_READ in user.permissions
-    return render(request, "staff_home.html", {"can_read_users": can_read_users})
+    permissions = user.permissions
+    return render(
+        request,
+        "staff_home.html",
+        {
+            "can_read_users": identity.Permission.STAFF_USERS_READ in permissions,
+            "can_reconcile": identity.Permission.STAFF_CUSTODY_RECONCILE in permissions,
+            "can_read_audit": identity.Permission.STAFF_AUDIT_READ in permissions,
+        },
+    )
 
 
 @router.get("/staff/users")
@@ -36,3 +77,195 @@ def staff_users(
     users = identity.list_users(session, page=page, page_size=USERS_PAGE)
     pages = max((users.total + USERS_PAGE - 1) // USERS_PAGE, 1)
     return render(request, "staff_users.html", {"users": users, "pages": pages})
+
+
+# --- 对账: reconciliation with the custodian bank (R12) -----------------------------------------
+
+
+def _reconciliation_context(session: Session) -> dict[str, Any]:
+    return {
+        "runs": custody.reconciliation_runs(session, limit=RECONCILIATION_RUNS_SHOWN),
+        "today": clock.today(),
+    }
+
+
+@router.get("/staff/reconciliation")
+def staff_reconciliation(request: Request, session: DbSession, user: StaffUser) -> Response:
+    if user.needs_2fa_enrollment:
+        return redirect(request, "/security/2fa")
+    identity.require_permission(user, identity.Permission.STAFF_CUSTODY_RECONCILE)
+    context = _reconciliation_context(session)
+    context["form"] = {"day": context["today"].isoformat()}
+    return render(request, "staff_reconciliation.html", context)
+
+
+def _business_day(raw: str) -> tuple[date | None, str | None]:
+    """The day typed as ``YYYY-MM-DD``, or the message key saying why it is not one to reconcile."""
+    text = raw.strip()
+    if not _ISO_DATE.match(text):
+        return None, "staff.recon.bad_date"
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        return None, "staff.recon.bad_date"
+    if day > clock.today():
+        # The bank's statement of a day that has not ended yet is not a statement.
+        return None, "staff.recon.future_date"
+    return day, None
+
+
+@router.post("/staff/reconciliation")
+def staff_reconcile(
+    request: Request,
+    session: DbSession,
+    user: StaffActing,
+    day: Annotated[str, Form(max_length=32)] = "",
+) -> Response:
+    """对账 for one business day, as ``POST /api/v1/staff/custody/reconciliations``: the permission
+    is the authorisation (staff signed in with their authenticator); nothing moves money."""
+    if user.needs_2fa_enrollment:
+        return redirect(request, "/security/2fa")
+    identity.require_permission(user, identity.Permission.STAFF_CUSTODY_RECONCILE)
+    locale = locale_of(request)
+    chosen, problem = _business_day(day)
+    errors = FormErrors()
+    if problem is not None:
+        errors.add("day", translate(locale, problem, today=clock.today().isoformat()))
+    else:
+        assert chosen is not None
+        try:
+            with acting(session):
+                report = custody.reconcile(session, custodian_of(request), chosen, actor_id=user.user_id)
+        except DomainError as exc:
+            errors = FormErrors.of(locale, exc)
+        else:
+            return redirect(request, f"/staff/reconciliation/{report.run_id}")
+    context = {
+        **_reconciliation_context(session),
+        "form": {"day": day},
+        "errors": errors.fields,
+        "form_error": errors.form,
+    }
+    return render(request, "staff_reconciliation.html", context, status_code=422)
+
+
+@router.get("/staff/reconciliation/{run_id}")
+def staff_reconciliation_run(
+    request: Request,
+    session: DbSession,
+    user: StaffUser,
+    run_id: Annotated[int, Path(ge=1, le=MAX_ID)],
+) -> Response:
+    if user.needs_2fa_enrollment:
+        return redirect(request, "/security/2fa")
+    identity.require_permission(user, identity.Permission.STAFF_CUSTODY_RECONCILE)
+    run = custody.reconciliation_run(session, run_id)
+    if run is None:
+        raise not_found()
+    differences = custody.reconciliation_differences(session, run.id)
+    return render(request, "staff_reconciliation_run.html", {"run": run, "differences": differences})
+
+
+# --- 异常回调: callbacks that did not fit the books, for ops to review -------------------------------
+
+
+# Amounts in an anomaly's details are fen (see ``custody.service._anomaly``): shown as money.
+_ANOMALY_AMOUNTS = frozenset({"amount", "ordered", "reported"})
+
+
+def _anomaly_details(text: str) -> list[tuple[str, str]]:
+    """The stored JSON details as ``(key, shown value)`` pairs, amounts formatted to the fen."""
+    try:
+        details = json.loads(text)
+    except ValueError:
+        return [("", text)]
+    if not isinstance(details, dict):
+        return [("", text)]
+    pairs: list[tuple[str, str]] = []
+    for key, value in sorted(details.items()):
+        if key in _ANOMALY_AMOUNTS and isinstance(value, int) and not isinstance(value, bool):
+            pairs.append((key, format_cny(value)))
+        elif isinstance(value, str):
+            pairs.append((key, value))
+        else:
+            pairs.append((key, audit.canonical_json(value)))
+    return pairs
+
+
+@router.get("/staff/custody/anomalies")
+def staff_anomalies(request: Request, session: DbSession, user: StaffUser) -> Response:
+    if user.needs_2fa_enrollment:
+        return redirect(request, "/security/2fa")
+    identity.require_permission(user, identity.Permission.STAFF_CUSTODY_RECONCILE)
+    anomalies = [
+        (row, _anomaly_details(row.details)) for row in custody.open_anomalies(session, limit=ANOMALIES_SHOWN)
+    ]
+    return render(request, "staff_anomalies.html", {"anomalies": anomalies, "shown": ANOMALIES_SHOWN})
+
+
+# --- 审计日志: the audit log, newest first, and its verification (R17) -----------------------------
+
+
+def _id_param(raw: str, name: str, errors: FormErrors, locale: Locale) -> int | None:
+    """An optional id typed in a filter: blank → None; anything but 1…MAX_ID → a message on ``name``."""
+    text = raw.strip()
+    if not text:
+        return None
+    if text.isascii() and text.isdigit() and 1 <= int(text) <= MAX_ID:
+        return int(text)
+    errors.add(name, translate(locale, "staff.audit.bad_id"))
+    return None
+
+
+@router.get("/staff/audit")
+def staff_audit(
+    request: Request,
+    session: DbSession,
+    user: StaffUser,
+    *,
+    actor_id: Annotated[str, Query(max_length=32)] = "",
+    object_type: Annotated[str, Query(max_length=32)] = "",
+    object_id: Annotated[str, Query(max_length=64)] = "",
+    before_id: Annotated[str, Query(max_length=32)] = "",
+) -> Response:
+    """Filters are GET parameters (a blank one filters nothing); ``before_id`` pages on, as the API."""
+    if user.needs_2fa_enrollment:
+        return redirect(request, "/security/2fa")
+    identity.require_permission(user, identity.Permission.STAFF_AUDIT_READ)
+    locale = locale_of(request)
+    errors = FormErrors()
+    actor = _id_param(actor_id, "actor_id", errors, locale)
+    before = _id_param(before_id, "before_id", errors, locale)
+    filters = {"actor_id": actor_id.strip(), "object_type": object_type.strip(), "object_id": object_id.strip()}
+    records: list[audit.AuditRecord] = []
+    next_before: int | None = None
+    if not errors:
+        found = audit.list_records(
+            session,
+            actor_id=actor,
+            object_type=filters["object_type"] or None,
+            object_id=filters["object_id"] or None,
+            limit=AUDIT_PAGE + 1,  # one more tells whether there is a next page
+            before_id=before,
+        )
+        records = found[:AUDIT_PAGE]
+        if len(found) > AUDIT_PAGE:
+            next_before = records[-1].id
+    next_query = None
+    if next_before is not None:
+        next_query = _query({**filters, "before_id": str(next_before)})
+    context = {
+        "records": [(r, audit.canonical_json(r.details)) for r in records],
+        "form": filters,
+        "errors": errors.fields,
+        "form_error": translate(locale, "form.fix_errors") if errors else None,
+        "paged": before is not None,
+        "first_query": _query(filters),
+        "next_query": next_query,
+        "violations": audit.verify(session),
+    }
+    return render(request, "staff_audit.html", context, status_code=422 if errors else 200)
+
+
+def _query(values: dict[str, str]) -> str:
+    return urlencode([(k, v) for k, v in values.items() if v])
