@@ -285,3 +285,19 @@ class CreateStaffRequest(_Request):
     )
     name: str = Field(max_length=30, examples=["王芳"])
     roles: list[StaffRole] = Field(min_length=1, examples=[["customer_service"]])
+
+
+class CreatePartnerRequest(_Request):
+    phone: str = Field(max_length=32, examples=["13912345679"])
+    password: str = Field(
+        max_length=128, repr=False, description="Initial password.", examples=[PASSWORD_EXAMPLE]
+    )
+    name: str = Field(max_length=60, examples=["杭州某融资担保有限公司"])
+    uscc: str = Field(max_length=18, description="统一社会信用代码", examples=["91330106MA27XXXXXX"])
+    roles: list[Literal["guarantor", "partner_institution"]] = Field(min_length=1, examples=[["guarantor"]])
+
+
+class UserStatusRequest(_Request):
+    status: Literal["active", "locked", "disabled"] = Field(
+        description="`active` also lifts an automatic lock-out; leaving it ends every session."
+    )

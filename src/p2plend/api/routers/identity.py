@@ -11,6 +11,7 @@ from p2plend.identity.schemas import (
     CardListResponse,
     CardResponse,
     ChangePasswordRequest,
+    CreatePartnerRequest,
     CreateStaffRequest,
     LoginRequest,
     LoginResponse,
@@ -24,6 +25,7 @@ from p2plend.identity.schemas import (
     TotpCodeRequest,
     TotpEnrollmentResponse,
     UserPageResponse,
+    UserStatusRequest,
 )
 
 router = APIRouter(prefix="/api/v1", tags=["identity"])
@@ -189,3 +191,54 @@ def staff_create_staff(
         roles=body.roles,
     )
     return ProfileResponse.of(identity.profile(session, user.id))
+
+
+@router.post(
+    "/staff/partners",
+    status_code=status.HTTP_201_CREATED,
+    tags=["staff"],
+    summary="Create a partner organisation: a guarantor or a partner institution",
+)
+def staff_create_partner(
+    body: CreatePartnerRequest, ctx: StaffUsersManager, session: DbSession
+) -> ProfileResponse:
+    user = identity.create_partner(
+        session,
+        actor_id=ctx.user_id,
+        phone=body.phone,
+        password=body.password,
+        name=body.name,
+        uscc=body.uscc,
+        roles=body.roles,
+    )
+    return ProfileResponse.of(identity.profile(session, user.id))
+
+
+@router.put("/staff/users/{user_id}/roles/{role}", tags=["staff"], summary="Grant a role")
+def staff_grant_role(user_id: int, role: str, ctx: StaffUsersManager, session: DbSession) -> ProfileResponse:
+    identity.add_role(session, actor_id=ctx.user_id, user_id=user_id, role=role)
+    return ProfileResponse.of(identity.profile(session, user_id))
+
+
+@router.delete("/staff/users/{user_id}/roles/{role}", tags=["staff"], summary="Take a role away")
+def staff_remove_role(user_id: int, role: str, ctx: StaffUsersManager, session: DbSession) -> ProfileResponse:
+    identity.remove_role(session, actor_id=ctx.user_id, user_id=user_id, role=role)
+    return ProfileResponse.of(identity.profile(session, user_id))
+
+
+@router.put("/staff/users/{user_id}/status", tags=["staff"], summary="Lock, disable or re-open an account")
+def staff_set_status(
+    user_id: int, body: UserStatusRequest, ctx: StaffUsersManager, session: DbSession
+) -> ProfileResponse:
+    identity.set_user_status(session, actor_id=ctx.user_id, user_id=user_id, status=body.status)
+    return ProfileResponse.of(identity.profile(session, user_id))
+
+
+@router.post(
+    "/staff/users/{user_id}/2fa/reset",
+    tags=["staff"],
+    summary="Remove a lost authenticator; the user enrols again at next sign-in",
+)
+def staff_reset_totp(user_id: int, ctx: StaffUsersManager, session: DbSession) -> ProfileResponse:
+    identity.reset_totp(session, actor_id=ctx.user_id, user_id=user_id)
+    return ProfileResponse.of(identity.profile(session, user_id))
