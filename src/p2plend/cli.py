@@ -1,7 +1,7 @@
 """The ``p2plend`` command: operators' and staff's entry point to the same services the
 API uses. Every command exits non-zero with a one-line reason when it refuses."""
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
-from rich.table import Table
 from sqlalchemy.orm import Session, sessionmaker
 
 from p2plend import migrate
@@ -39,8 +38,10 @@ app.add_typer(ledger_app, name="ledger")
 app.add_typer(custody_app, name="custody")
 app.add_typer(audit_app, name="audit")
 
-console = Console()
-err_console = Console(stderr=True)
+# Soft wrap: reports are read by people and by scripts; a narrow or piped terminal must
+# neither wrap nor cut a line (an amount cut to "¥1,…" would be worse than useless).
+console = Console(soft_wrap=True)
+err_console = Console(stderr=True, soft_wrap=True)
 
 
 @contextmanager
@@ -92,10 +93,8 @@ def ledger_verify() -> None:
             "user balances are non-negative, all accounts sum to zero"
         )
         return
-    table = Table("rule", "subject", "detail", title=f"{len(violations)} ledger violation(s)")
-    for v in violations:
-        table.add_row(v.rule, v.subject, v.detail)
-    err_console.print(table)
+    err_console.print(f"[red]{len(violations)} ledger violation(s)[/red] (rule: subject: detail)")
+    _print_lines(f"{v.rule}: {v.subject}: {v.detail}" for v in violations)
     raise typer.Exit(1)
 
 
@@ -119,17 +118,12 @@ def custody_reconcile(
     if not report.differences:
         console.print("[green]books agree[/green]: no difference")
         return
-    table = Table("sub-account", "owner", "platform", "bank", "bank − platform", title="differences")
-    for d in report.differences:
-        owner = f"{d.owner_type} {d.owner_id}" if d.owner_type else "(unknown to the platform)"
-        table.add_row(
-            d.sub_account_no,
-            owner,
-            format_cny(d.platform_amount),
-            format_cny(d.bank_amount),
-            format_cny(d.difference),
-        )
-    err_console.print(table, width=max(err_console.width, 110))
+    err_console.print("differences (sub-account, owner, platform, bank, bank − platform):")
+    _print_lines(
+        f"{d.sub_account_no}  {_owner(d.owner_type, d.owner_id)}  {format_cny(d.platform_amount)}  "
+        f"{format_cny(d.bank_amount)}  {format_cny(d.difference)}"
+        for d in report.differences
+    )
     err_console.print(f"[red]{len(report.differences)} difference(s)[/red]")
     raise typer.Exit(1)
 
@@ -157,11 +151,18 @@ def audit_verify() -> None:
     if not violations:
         console.print("[green]audit log ok[/green]: every chain is unbroken and matches its head")
         return
-    table = Table("rule", "subject", "detail", title=f"{len(violations)} audit violation(s)")
-    for v in violations:
-        table.add_row(v.rule, v.subject, v.detail)
-    err_console.print(table, width=max(err_console.width, 110))
+    err_console.print(f"[red]{len(violations)} audit violation(s)[/red] (rule: subject: detail)")
+    _print_lines(f"{v.rule}: {v.subject}: {v.detail}" for v in violations)
     raise typer.Exit(1)
+
+
+def _owner(owner_type: str | None, owner_id: int | None) -> str:
+    return f"{owner_type}:{owner_id}" if owner_type else "(unknown to the platform)"
+
+
+def _print_lines(lines: Iterable[str]) -> None:
+    for line in lines:
+        err_console.print("  " + line, markup=False, highlight=False)
 
 
 @app.command("demo")
@@ -213,14 +214,11 @@ def demo(
 
 
 def _print_logins(logins: "list[demo_data.DemoLogin]") -> None:
-    table = Table("role", "name", "phone (login)", "password", title="demo logins")
-    table.add_column("TOTP secret (2FA)", no_wrap=True, min_width=32)
-    table.add_column("note")
+    """One line per login, never wrapped or cut however narrow the terminal: they are copied."""
+    console.print("[bold]demo logins[/bold] (role, name, phone = login, password, TOTP secret for 2FA, note)")
     for login in logins:
-        table.add_row(
-            login.role, login.name, login.phone, login.password, login.totp_secret or "-", login.note
-        )
-    console.print(table, width=max(console.width, 150))  # logins are copied: never wrap them
+        fields = (login.role, login.name, login.phone, login.password, login.totp_secret or "-", login.note)
+        console.print("  ".join(fields), soft_wrap=True, markup=False, highlight=False)
     console.print(
         "A current 2FA code for a secret: [bold]p2plend totp SECRET[/bold] (or any authenticator app)."
     )

@@ -96,3 +96,14 @@ def test_other_staff_and_customers_are_refused(
         response = api.get("/api/v1/staff/audit", headers=headers)
         assert response.status_code == 403 and response.json()["error"]["code"] == "permission_denied"
     assert api.get("/api/v1/staff/audit").status_code == 401
+
+
+def test_control_characters_in_filters_are_refused(
+    api: TestClient, session_factory: sessionmaker[Session]
+) -> None:
+    with session_factory() as session:
+        _, totp = make_staff(session, roles=[Role.COMPLIANCE], phone=COMPLIANCE_PHONE)
+        session.commit()
+    headers = sign_in(api, COMPLIANCE_PHONE, totp=totp)
+    response = api.get("/api/v1/staff/audit", headers=headers, params={"object_type": "\x00"})
+    assert (response.status_code, response.json()["error"]["code"]) == (422, "invalid_request")

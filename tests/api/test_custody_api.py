@@ -227,3 +227,16 @@ def test_sim_bank_is_closed_in_production(api: TestClient, app: FastAPI, custome
     app.state.settings = app.state.settings.model_copy(update={"environment": "production"})
     response = api.post(f"/sim-bank/deposits/{order['order_no']}/confirm")
     assert response.status_code == 404
+
+
+def test_reconciling_a_future_day_is_refused(
+    api: TestClient, session_factory: sessionmaker[Session], business_clock: clock.FixedClock
+) -> None:
+    phone = builders.next_phone()
+    with session_factory.begin() as session:
+        _, totp = builders.make_staff(session, roles=[Role.FINANCE], phone=phone)
+    headers = sign_in(api, phone, totp=totp)
+    tomorrow = (clock.today() + timedelta(days=1)).isoformat()
+    response = api.post("/api/v1/staff/custody/reconciliations", json={"date": tomorrow}, headers=headers)
+    assert (response.status_code, response.json()["error"]["code"]) == (422, "reconciliation_date_in_future")
+    assert api.get("/api/v1/staff/custody/reconciliations", headers=headers).json() == []

@@ -1,7 +1,7 @@
 """Web fixtures: the real app on the test's database, a browser-like client, signed-in users."""
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -56,16 +56,25 @@ class WebUser:
 def make_web_user(
     session_factory: sessionmaker[Session],
 ) -> Callable[..., WebUser]:
-    """A user in the database (committed); options: verified, with a card, with TOTP, staff."""
+    """A user in the database (committed); options: verified, with a card, with TOTP, staff
+    (an administrator unless ``roles`` names the staff roles)."""
 
     def make(
-        *, verified: bool = False, card: bool = False, totp: bool = False, staff: bool = False
+        *,
+        verified: bool = False,
+        card: bool = False,
+        totp: bool = False,
+        staff: bool = False,
+        roles: Iterable[str] | None = None,
     ) -> WebUser:
         phone = builders.next_phone()
         with session_factory() as session:
             authenticator = None
             if staff:
-                user, authenticator = builders.make_staff(session, phone=phone)
+                if roles is None:
+                    user, authenticator = builders.make_staff(session, phone=phone)
+                else:
+                    user, authenticator = builders.make_staff(session, phone=phone, roles=roles)
             elif verified:
                 user = builders.make_verified_user(session, phone=phone)
                 open_custody(session, user.id)

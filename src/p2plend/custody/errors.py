@@ -22,3 +22,9 @@ class DepositAmountOutOfRange(InvalidInput):
 
 class OrderNotFound(NotFound):
     code = "order_not_found"
+
+
+class ReconciliationDateInFuture(InvalidInput):
+    """The bank's statement of a day that has not ended does not exist yet."""
+
+    code = "reconciliation_date_in_future"

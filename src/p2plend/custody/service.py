@@ -29,6 +29,7 @@ from p2plend.custody.errors import (
     InvalidSignature,
     MalformedCallback,
     OrderNotFound,
+    ReconciliationDateInFuture,
 )
 from p2plend.custody.models import (
     CallbackEvent,
@@ -650,6 +651,10 @@ def reconcile(
     session: Session, custodian: Custodian, day: date, *, actor_id: int | None = None
 ) -> ReconciliationReport:
     """Compare every sub-account's end-of-day balance at the bank with the ledger's; store the run."""
+    if day > clock.today():
+        raise ReconciliationDateInFuture(
+            "A day after today cannot be reconciled.", details={"today": clock.today().isoformat()}
+        )
     statement = custodian.statement(day)
     as_of = ledger.balances_as_of(session, day)
     bank = {line.sub_account_no: line.balance for line in statement.lines}

@@ -16,6 +16,8 @@ from p2plend.identity import service as identity
 
 router = APIRouter(prefix="/api/v1", tags=["staff"])
 
+PRINTABLE = r"^[^\x00-\x1f\x7f]*$"  # no control characters (PostgreSQL refuses NUL)
+
 AuditReader = Annotated[identity.AuthContext, Depends(require(identity.Permission.STAFF_AUDIT_READ))]
 
 
@@ -25,8 +27,8 @@ def list_audit_records(
     ctx: AuditReader,
     session: DbSession,
     actor_id: Annotated[int | None, Query(ge=1, description="Only acts by this user.")] = None,
-    object_type: Annotated[str | None, Query(max_length=32, examples=["user"])] = None,
-    object_id: Annotated[str | None, Query(max_length=64)] = None,
+    object_type: Annotated[str | None, Query(max_length=32, pattern=PRINTABLE, examples=["user"])] = None,
+    object_id: Annotated[str | None, Query(max_length=64, pattern=PRINTABLE)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     before_id: Annotated[
         int | None, Query(ge=1, description="Page on: the previous page's `next_before_id`.")

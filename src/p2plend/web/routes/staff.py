@@ -21,10 +21,10 @@ from p2plend.audit import service as audit
 from p2plend.custody import service as custody
 from p2plend.errors import DomainError
 from p2plend.identity import service as identity
+from p2plend.money import format_cny
 from p2plend.web.auth import ActingUser, StaffUser, staff_user
 from p2plend.web.custodian import custodian_of
 from p2plend.web.forms import FormErrors, acting
-from p2plend.money import format_cny
 from p2plend.web.i18n import Locale, translate
 from p2plend.web.render import locale_of, redirect, render
 from p2plend.web.routes.common import not_found
@@ -99,19 +99,19 @@ def staff_reconciliation(request: Request, session: DbSession, user: StaffUser) 
     return render(request, "staff_reconciliation.html", context)
 
 
-def _business_day(raw: str) -> tuple[date | None, str | None]:
-    """The day typed as ``YYYY-MM-DD``, or the message key saying why it is not one to reconcile."""
+def _business_day(raw: str) -> date | str:
+    """The day typed as ``YYYY-MM-DD``, or the key of the message saying why it can't be reconciled."""
     text = raw.strip()
-    if not _ISO_DATE.match(text):
-        return None, "staff.recon.bad_date"
     try:
-        day = date.fromisoformat(text)
-    except ValueError:
-        return None, "staff.recon.bad_date"
+        day = date.fromisoformat(text) if _ISO_DATE.match(text) else None
+    except ValueError:  # 2026-02-30
+        day = None
+    if day is None:
+        return "staff.recon.bad_date"
     if day > clock.today():
-        # The bank's statement of a day that has not ended yet is not a statement.
-        return None, "staff.recon.future_date"
-    return day, None
+        # The bank has no statement for a day that has not begun.
+        return "staff.recon.future_date"
+    return day
 
 
 @router.post("/staff/reconciliation")
@@ -121,23 +121,24 @@ def staff_reconcile(
     user: StaffActing,
     day: Annotated[str, Form(max_length=32)] = "",
 ) -> Response:
-    """对账 for one business day, as ``POST /api/v1/staff/custody/reconciliations``: the permission
-    is the authorisation (staff signed in with their authenticator); nothing moves money."""
+    """对账 for one business day, authorised as ``POST /api/v1/staff/custody/reconciliations`` is:
+    the permission alone (staff signed in with their authenticator; no code per act, as this
+    moves no money). Bad input is shown on the form and stores no run."""
     if user.needs_2fa_enrollment:
         return redirect(request, "/security/2fa")
     identity.require_permission(user, identity.Permission.STAFF_CUSTODY_RECONCILE)
     locale = locale_of(request)
-    chosen, problem = _business_day(day)
-    errors = FormErrors()
-    if problem is not None:
-        errors.add("day", translate(locale, problem, today=clock.today().isoformat()))
+    chosen = _business_day(day)
+    if isinstance(chosen, str):
+        errors = FormErrors()
+        errors.add("day", translate(locale, chosen, today=clock.today().isoformat()))
+        status = 422
     else:
-        assert chosen is not None
         try:
             with acting(session):
                 report = custody.reconcile(session, custodian_of(request), chosen, actor_id=user.user_id)
         except DomainError as exc:
-            errors = FormErrors.of(locale, exc)
+            errors, status = FormErrors.of(locale, exc), exc.status
         else:
             return redirect(request, f"/staff/reconciliation/{report.run_id}")
     context = {
@@ -146,7 +147,7 @@ def staff_reconcile(
         "errors": errors.fields,
         "form_error": errors.form,
     }
-    return render(request, "staff_reconciliation.html", context, status_code=422)
+    return render(request, "staff_reconciliation.html", context, status_code=status)
 
 
 @router.get("/staff/reconciliation/{run_id}")
@@ -217,6 +218,15 @@ def _id_param(raw: str, name: str, errors: FormErrors, locale: Locale) -> int | 
     return None
 
 
+def _text_param(raw: str, name: str, errors: FormErrors, locale: Locale) -> str:
+    """A filter typed as text, trimmed; control characters (NUL, which PostgreSQL refuses) → a message."""
+    text = raw.strip()
+    if any(ord(char) < 0x20 or ord(char) == 0x7F for char in text):
+        errors.add(name, translate(locale, "staff.audit.bad_text"))
+        return ""
+    return text
+
+
 @router.get("/staff/audit")
 def staff_audit(
     request: Request,
@@ -236,7 +246,11 @@ def staff_audit(
     errors = FormErrors()
     actor = _id_param(actor_id, "actor_id", errors, locale)
     before = _id_param(before_id, "before_id", errors, locale)
-    filters = {"actor_id": actor_id.strip(), "object_type": object_type.strip(), "object_id": object_id.strip()}
+    filters = {
+        "actor_id": actor_id.strip(),
+        "object_type": _text_param(object_type, "object_type", errors, locale),
+        "object_id": _text_param(object_id, "object_id", errors, locale),
+    }
     records: list[audit.AuditRecord] = []
     next_before: int | None = None
     if not errors:
@@ -258,7 +272,6 @@ def staff_audit(
         "records": [(r, audit.canonical_json(r.details)) for r in records],
         "form": filters,
         "errors": errors.fields,
-        "form_error": translate(locale, "form.fix_errors") if errors else None,
         "paged": before is not None,
         "first_query": _query(filters),
         "next_query": next_query,
