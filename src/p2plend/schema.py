@@ -7,7 +7,9 @@ from p2plend.db import Base
 from p2plend.idempotency import models as idempotency_models
 from p2plend.identity import models as identity_models
 from p2plend.ledger import models as ledger_models
+from p2plend.marketplace import models as marketplace_models
 from p2plend.notifications import models as notifications_models
+from p2plend.servicing import models as servicing_models
 from p2plend.suitability import models as suitability_models
 
 __all__ = [
@@ -18,6 +20,8 @@ __all__ = [
     "idempotency_models",
     "identity_models",
     "ledger_models",
+    "marketplace_models",
     "notifications_models",
+    "servicing_models",
     "suitability_models",
 ]

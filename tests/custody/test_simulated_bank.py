@@ -6,6 +6,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from p2plend import clock
 from p2plend.custody import service as custody
+from p2plend.custody.port import TransferLeg
 from p2plend.custody.simulated.bank import SimulatedBank, bank_database_url
 from tests.custody.conftest import Depositor
 
@@ -22,13 +23,16 @@ def test_transfer_between_sub_accounts_is_idempotent_and_never_overdraws(
 ) -> None:
     alice, bob = make_depositor(1_000), make_depositor(0)
     a, b = _sub(session_factory, alice.user_id), _sub(session_factory, bob.user_id)
-    assert bank.transfer("T1", a, b, 300) == "succeeded"
-    assert bank.transfer("T1", a, b, 300) == "succeeded"  # replayed: moved once
+    assert bank.transfer("T1", [TransferLeg(a, b, 300)]) == "succeeded"
+    assert bank.transfer("T1", [TransferLeg(a, b, 300)]) == "succeeded"  # replayed: moved once
     assert (bank.balances()[a], bank.balances()[b]) == (700, 300)
-    assert bank.transfer("T2", b, a, 301) == "failed"  # the bank never overdraws
-    assert bank.transfer("T3", b, a, 300) == "succeeded"  # back, so the ledger still agrees
+    assert bank.transfer("T2", [TransferLeg(b, a, 301)]) == "failed"  # the bank never overdraws
+    # All legs or none: the second leg would overdraw, so the first does not move either.
+    assert bank.transfer("T3", [TransferLeg(b, a, 100), TransferLeg(b, a, 201)]) == "failed"
+    assert bank.transfer("T3", [TransferLeg(b, a, 100)]) == "failed"  # a replay answers the first outcome
+    assert bank.transfer("T4", [TransferLeg(b, a, 100), TransferLeg(b, a, 200)]) == "succeeded"
     assert (bank.balances()[a], bank.balances()[b]) == (1_000, 0)
-    state = bank.query_order("T2")
+    state = bank.query_order("T2.1")
     assert state is not None and state.status == "failed"
     assert bank.statement(clock.today()).balance_of(a) == 1_000
 

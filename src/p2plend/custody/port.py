@@ -7,6 +7,7 @@ bank's adapter would be a second implementation. The bank reports outcomes back 
 HMAC-SHA256-signed callbacks (see ``custody.signing``), never through return values alone.
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Literal, Protocol
@@ -39,6 +40,15 @@ class OrderState:
     sub_account_no: str
     amount: int
     fee: int
+
+
+@dataclass(frozen=True, slots=True)
+class TransferLeg:
+    """One movement between two sub-accounts inside a batch instruction."""
+
+    from_sub: str
+    to_sub: str
+    amount: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,8 +89,10 @@ class Custodian(Protocol):
 
     def query_order(self, order_no: str) -> OrderState | None: ...
 
-    def transfer(self, instruction_no: str, from_sub: str, to_sub: str, amount: int) -> OrderStatus:
-        """Move money between two sub-accounts at the bank (bids, disbursement). Idempotent."""
+    def transfer(self, instruction_no: str, legs: Sequence[TransferLeg]) -> OrderStatus:
+        """Move money between sub-accounts at the bank: all legs, in order, or none
+        (批量转账: a disbursement, a repayment's split among holders). Idempotent per
+        instruction: a replay answers the first outcome and moves nothing."""
         ...
 
     def statement(self, day: date) -> Statement: ...

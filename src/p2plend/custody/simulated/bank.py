@@ -14,7 +14,7 @@ user confirms a payment on the bank's page) deliver at once.
 
 import json
 import secrets
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
@@ -35,6 +35,7 @@ from p2plend.custody.port import (
     PaymentInstruction,
     Statement,
     StatementLine,
+    TransferLeg,
 )
 from p2plend.custody.simulated.models import BankCallback, BankOrder, BankSubAccount, BankTransaction
 from p2plend.db import Base, make_engine, make_session_factory, normalise_url, transaction
@@ -54,6 +55,10 @@ class BankOrderNotFound(NotFound):
 
 class BankOrderFinished(Conflict):
     code = "bank_order_finished"
+
+
+class _ShortOfFunds(Exception):
+    """A leg of a batch transfer would overdraw: the whole batch is undone."""
 
 
 class CallbackSink(Protocol):
@@ -204,27 +209,44 @@ class SimulatedBank:
                 fee=order.fee,
             )
 
-    def transfer(self, instruction_no: str, from_sub: str, to_sub: str, amount: int) -> OrderStatus:
+    def transfer(self, instruction_no: str, legs: Sequence[TransferLeg]) -> OrderStatus:
+        if not legs or any(leg.amount <= 0 for leg in legs):
+            raise ValueError("a transfer instruction has at least one leg, each a positive amount")
         with self._books() as session:
-            order = self._order(session, instruction_no)
-            if order is not None:
-                return order.status  # type: ignore[return-value]
-            order = self._add_order(
-                session,
-                order_no=instruction_no,
-                kind="transfer",
-                sub_account_no=from_sub,
-                amount=amount,
-                fee=0,
-                card=None,
-            )
-            order.counterparty_no = to_sub
-            if self._debit(session, from_sub, amount, "transfer_out", instruction_no):
-                self._credit(session, to_sub, amount, "transfer_in", instruction_no)
-                self._finish(order, "succeeded")
-            else:
+            first = self._order(session, f"{instruction_no}.1")
+            if first is not None:
+                return first.status  # type: ignore[return-value]
+            try:
+                with session.begin_nested():
+                    for n, leg in enumerate(legs, 1):
+                        order = self._add_order(
+                            session,
+                            order_no=f"{instruction_no}.{n}",
+                            kind="transfer",
+                            sub_account_no=leg.from_sub,
+                            amount=leg.amount,
+                            fee=0,
+                            card=None,
+                        )
+                        order.counterparty_no = leg.to_sub
+                        if not self._debit(session, leg.from_sub, leg.amount, "transfer_out", order.order_no):
+                            raise _ShortOfFunds
+                        self._credit(session, leg.to_sub, leg.amount, "transfer_in", order.order_no)
+                        self._finish(order, "succeeded")
+            except _ShortOfFunds:
+                # Nothing moved: record the refusal once, under the instruction's first leg.
+                order = self._add_order(
+                    session,
+                    order_no=f"{instruction_no}.1",
+                    kind="transfer",
+                    sub_account_no=legs[0].from_sub,
+                    amount=sum(leg.amount for leg in legs),
+                    fee=0,
+                    card=None,
+                )
                 self._finish(order, "failed", "insufficient balance")
-            return order.status  # type: ignore[return-value]
+                return "failed"
+            return "succeeded"
 
     def statement(self, day: date) -> Statement:
         with self._books() as session:

@@ -1,0 +1,1 @@
+"""Marketplace: listings with disclosure, bids that freeze funds, funding, disbursement, holdings."""

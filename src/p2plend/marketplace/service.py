@@ -1,0 +1,588 @@
+"""The marketplace's business acts: list a loan, take bids, fund it, fail it, disburse it.
+
+Money never passes through an account of the platform's (R1): a bid moves the investor's
+own money from ``available`` to ``frozen`` (reserve); disbursement moves it from each
+investor's ``frozen`` straight to the borrower's ``available`` (post), a failed or
+withdrawn listing moves it back (void). At the custodian bank the same disbursement is one
+transfer per investor between the two sub-accounts.
+
+Every act locks the loan row first (``SELECT … FOR UPDATE`` on PostgreSQL; SQLite
+serialises writers), so concurrent bids see one another and a listing can never be
+funded beyond its amount (R44) — and the database's CHECK refuses it even if code erred.
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import chinese_calendar
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from p2plend import clock
+from p2plend.audit import service as audit
+from p2plend.custody import service as custody
+from p2plend.custody.errors import CustodyAccountRequired
+from p2plend.custody.port import Custodian, TransferLeg
+from p2plend.errors import InvalidInput
+from p2plend.identity import service as identity
+from p2plend.ledger import service as ledger
+from p2plend.marketplace.errors import (
+    BidBelowMinimum,
+    BidCapExceeded,
+    BidExceedsRemaining,
+    BidNotInSteps,
+    CustodianRefused,
+    DisclosureIncomplete,
+    FundingWindowTooLong,
+    ListingFullyFunded,
+    ListingNotOpen,
+    LoanNotFound,
+    LoanStateConflict,
+    OwnLoan,
+)
+from p2plend.marketplace.models import Bid, Holding, Loan
+from p2plend.money import fen_times_rate, yuan_str
+from p2plend.schedules.service import Method
+from p2plend.suitability import service as suitability
+
+MAX_FUNDING_WORKING_DAYS = 20  # R8
+
+# R48: what an investor sees of a loan before a bid is possible (DOMAIN.md §11, per loan).
+REQUIRED_DISCLOSURE = (
+    "borrower_type",  # 自然人 / 企业
+    "borrower_name_masked",
+    "industry",
+    "income",
+    "liabilities",
+    "credit_overdues_6m",
+    "other_platform_borrowing",
+    "project_summary",
+    "repayment_source",
+    "safeguards",
+    "risk_assessment",
+)
+
+# Listing states. A disbursed loan is serviced until settled.
+PENDING, OPEN, FUNDED, DISBURSED, SETTLED, FAILED, WITHDRAWN = (
+    "pending",
+    "open",
+    "funded",
+    "disbursed",
+    "settled",
+    "failed",
+    "withdrawn",
+)
+LISTED_STATES = (PENDING, OPEN, FUNDED)
+
+
+@dataclass(frozen=True)
+class NewListing:
+    """An approved loan, with every term fixed: the listing copies them, so no later change
+    to the product alters it."""
+
+    borrower_id: int
+    borrower_kind: str  # person | organisation
+    product_code: str
+    product_kind: str  # credit | mortgage | guaranteed | institution
+    title: str
+    purpose: str
+    amount: int
+    annual_rate: Decimal
+    method: Method
+    term_months: int | None
+    term_days: int | None
+    grade: str
+    risk_class: str
+    service_fee_rate: Decimal
+    monthly_fee_rate: Decimal
+    investor_fee_rate: Decimal
+    prepayment_fee_rate: Decimal
+    min_bid: int
+    bid_step: int
+    max_share: Decimal
+    funding_days: int
+    disclosure: dict[str, Any]
+    day_basis: int = 365
+    application_id: int | None = None
+    product_version_id: int | None = None
+    guarantor_id: int | None = None
+
+
+# --- listing -----------------------------------------------------------------------------
+
+
+def create_listing(session: Session, new: NewListing, *, actor_id: int | None) -> Loan:
+    """An approved loan becomes a pending listing (待发布)."""
+    missing = [key for key in REQUIRED_DISCLOSURE if new.disclosure.get(key) in (None, "")]
+    if missing:
+        raise DisclosureIncomplete(
+            "A listing needs every per-loan disclosure field.", details={"missing": missing}
+        )
+    if new.amount <= 0 or new.min_bid <= 0 or new.bid_step <= 0:
+        raise InvalidInput("Amount, minimum bid and bid step are positive amounts.")
+    if not Decimal(0) < new.max_share <= Decimal(1):
+        raise InvalidInput("The per-investor share is more than 0 and at most 1.")
+    _check_funding_window(clock.today(), new.funding_days)
+    loan = Loan(
+        application_id=new.application_id,
+        borrower_id=new.borrower_id,
+        borrower_kind=new.borrower_kind,
+        product_code=new.product_code,
+        product_kind=new.product_kind,
+        product_version_id=new.product_version_id,
+        title=new.title,
+        purpose=new.purpose,
+        amount=new.amount,
+        funded=0,
+        annual_rate=new.annual_rate,
+        method=new.method.value,
+        term_months=new.term_months,
+        term_days=new.term_days,
+        day_basis=new.day_basis,
+        grade=new.grade,
+        risk_class=new.risk_class,
+        service_fee_rate=new.service_fee_rate,
+        monthly_fee_rate=new.monthly_fee_rate,
+        investor_fee_rate=new.investor_fee_rate,
+        prepayment_fee_rate=new.prepayment_fee_rate,
+        min_bid=new.min_bid,
+        bid_step=new.bid_step,
+        max_share=new.max_share,
+        funding_days=new.funding_days,
+        guarantor_id=new.guarantor_id,
+        status=PENDING,
+        disclosure=new.disclosure,
+        created_at=clock.now(),
+        principal_outstanding=0,
+    )
+    session.add(loan)
+    session.flush()
+    _audit(session, actor_id, "loan.listed", loan, amount=yuan_str(loan.amount))
+    return loan
+
+
+def open_listing(session: Session, loan_id: int, *, actor_id: int | None) -> Loan:
+    """发布: the listing takes bids from now until its funding deadline."""
+    loan = _locked(session, loan_id)
+    _require_state(loan, PENDING, "open")
+    _check_funding_window(clock.today(), loan.funding_days)
+    now = clock.now()
+    loan.status = OPEN
+    loan.opened_at = now
+    loan.deadline = now + timedelta(days=loan.funding_days)
+    session.flush()
+    _audit(session, actor_id, "loan.opened", loan, deadline=loan.deadline.isoformat())
+    return loan
+
+
+def withdraw_listing(session: Session, loan_id: int, *, actor_id: int | None, reason: str) -> Loan:
+    """撤标: staff take a listing down before disbursement (also the refusal at 满标复审);
+    every bid is returned in full."""
+    loan = _locked(session, loan_id)
+    _require_state(loan, LISTED_STATES, "withdraw")
+    if not reason.strip():
+        raise InvalidInput("Say why the listing is withdrawn.")
+    _close_unfunded(session, loan, WITHDRAWN, reason.strip())
+    _audit(session, actor_id, "loan.withdrawn", loan, reason=reason.strip())
+    return loan
+
+
+def fail_expired_listings(session: Session) -> list[int]:
+    """流标: every open listing past its deadline fails and returns every bid (R8)."""
+    now = clock.now()
+    expired = session.scalars(
+        select(Loan.id).where(Loan.status == OPEN, Loan.deadline <= now).order_by(Loan.id)
+    ).all()
+    failed = []
+    for loan_id in expired:
+        loan = _locked(session, loan_id)
+        if loan.status == OPEN and loan.deadline is not None and loan.deadline <= now:
+            _close_unfunded(session, loan, FAILED, "funding deadline passed")
+            _audit(session, None, "loan.failed", loan, funded=yuan_str(loan.funded))
+            failed.append(loan_id)
+    return failed
+
+
+def _close_unfunded(session: Session, loan: Loan, status: str, reason: str) -> None:
+    for bid in _bids(session, loan.id, status="frozen"):
+        ledger.transfer(
+            session,
+            kind="bid_refund",
+            source=ledger.user_frozen(bid.investor_id),
+            destination=ledger.user_available(bid.investor_id),
+            amount=bid.amount,
+            idempotency_key=f"bid:{bid.id}:refund",
+            ref_type="bid",
+            ref_id=bid.id,
+            memo=f"loan {loan.id} {status}",
+        )
+        bid.status = "refunded"
+        bid.settled_at = clock.now()
+    loan.status = status
+    loan.closed_at = clock.now()
+    loan.close_reason = reason[:200]
+    session.flush()
+
+
+def _check_funding_window(start: date, days: int) -> None:
+    if days < 1:
+        raise FundingWindowTooLong("A funding window is at least one day.")
+    working = sum(1 for n in range(1, days + 1) if is_working_day(start + timedelta(days=n)))
+    if working > MAX_FUNDING_WORKING_DAYS:
+        raise FundingWindowTooLong(
+            f"A funding window is at most {MAX_FUNDING_WORKING_DAYS} working days.",
+            details={"days": days, "working_days": working},
+        )
+
+
+def is_working_day(day: date) -> bool:
+    """PRC working day, with make-up workdays (调休); Monday–Friday where the calendar has no data yet."""
+    try:
+        return bool(chinese_calendar.is_workday(day))
+    except NotImplementedError:
+        return day.weekday() < 5
+
+
+# --- bidding -----------------------------------------------------------------------------
+
+
+def place_bid(
+    session: Session,
+    *,
+    investor_id: int,
+    loan_id: int,
+    amount: int,
+    fill_remaining: bool = True,
+    source: str = "bid",
+) -> Bid:
+    """投标: freeze the investor's funds and add them to the listing, in one transaction.
+
+    A bid above what remains is filled for what remains unless ``fill_remaining`` is off;
+    a bid below the minimum or off the step is accepted only when it completes the listing.
+    """
+    if amount <= 0:
+        raise InvalidInput("A bid is a positive amount.")
+    loan = _locked(session, loan_id)
+    _require_open(loan)
+    if investor_id in (loan.borrower_id, loan.guarantor_id):
+        raise OwnLoan("You cannot lend to your own loan.")
+    identity.verified_identity(session, investor_id)  # R14: verified real-name lenders only
+    if custody.custody_account_of(session, investor_id) is None:
+        raise CustodyAccountRequired("Open your custody account before lending.")
+    remaining = loan.amount - loan.funded
+    filled = _fill(loan, amount, remaining, fill_remaining)
+    _check_share(session, loan, investor_id, filled)
+    suitability.require_may_lend(
+        session,
+        investor_id,
+        risk_class=loan.risk_class,
+        outstanding_fen=lending_outstanding(session, investor_id),
+        amount_fen=filled,
+    )
+    bid = Bid(
+        loan_id=loan.id,
+        investor_id=investor_id,
+        amount=filled,
+        requested=amount,
+        source=source,
+        status="frozen",
+        created_at=clock.now(),
+    )
+    session.add(bid)
+    session.flush()
+    ledger.transfer(
+        session,
+        kind="bid_freeze",
+        source=ledger.user_available(investor_id),
+        destination=ledger.user_frozen(investor_id),
+        amount=filled,
+        idempotency_key=f"bid:{bid.id}:freeze",
+        ref_type="bid",
+        ref_id=bid.id,
+        memo=f"bid on loan {loan.id}",
+    )
+    loan.funded += filled
+    if loan.funded == loan.amount:
+        loan.status = FUNDED
+        loan.funded_at = clock.now()
+    session.flush()
+    _audit(session, investor_id, "bid.placed", loan, bid_id=bid.id, amount=yuan_str(filled))
+    return bid
+
+
+def _require_open(loan: Loan) -> None:
+    if loan.status == FUNDED:
+        raise ListingFullyFunded("This listing is fully funded.")
+    if loan.status != OPEN or loan.deadline is None or loan.deadline <= clock.now():
+        raise ListingNotOpen("This listing is not open for bids.", details={"status": loan.status})
+
+
+def _fill(loan: Loan, amount: int, remaining: int, fill_remaining: bool) -> int:
+    if amount > remaining:
+        if not fill_remaining:
+            raise BidExceedsRemaining(
+                f"Only {yuan_str(remaining)} yuan remains on this listing.",
+                details={"remaining": yuan_str(remaining)},
+            )
+        return remaining
+    if amount == remaining:
+        return amount  # the last bid completes the listing, whatever its size
+    if amount < loan.min_bid:
+        raise BidBelowMinimum(
+            f"The minimum bid is {yuan_str(loan.min_bid)} yuan.", details={"min_bid": yuan_str(loan.min_bid)}
+        )
+    if amount % loan.bid_step:
+        raise BidNotInSteps(
+            f"Bids go in steps of {yuan_str(loan.bid_step)} yuan.", details={"step": yuan_str(loan.bid_step)}
+        )
+    return amount
+
+
+def investor_cap(loan: Loan) -> int:
+    """The most one investor may lend into this listing (DOMAIN.md §5, default 50 %)."""
+    return int(loan.amount * loan.max_share)
+
+
+def _check_share(session: Session, loan: Loan, investor_id: int, filled: int) -> None:
+    already = session.scalar(
+        select(func.coalesce(func.sum(Bid.amount), 0)).where(
+            Bid.loan_id == loan.id, Bid.investor_id == investor_id, Bid.status == "frozen"
+        )
+    )
+    cap = investor_cap(loan)
+    if int(already or 0) + filled > cap:
+        raise BidCapExceeded(
+            f"One investor may lend at most {yuan_str(cap)} yuan to this loan.",
+            details={"cap": yuan_str(cap), "already": yuan_str(int(already or 0))},
+        )
+
+
+# --- disbursement ------------------------------------------------------------------------
+
+
+def disburse_listing(session: Session, loan_id: int, custodian: Custodian, *, actor_id: int) -> Loan:
+    """满标复审 approved → 放款: each investor's frozen funds go to the borrower, the service
+    fee to the platform, and one holding per investor records the claim.
+
+    The caller (servicing) fixes the repayment schedule in the same transaction.
+    """
+    loan = _locked(session, loan_id)
+    _require_state(loan, FUNDED, "disburse")
+    bids = _bids(session, loan.id, status="frozen")
+    by_investor = _amounts_by_investor(bids)
+    fee = fen_times_rate(loan.amount, loan.service_fee_rate)
+    borrower_sub = sub_account_of(session, loan.borrower_id)
+    legs = [TransferLeg(sub_account_of(session, i), borrower_sub, lent) for i, lent in by_investor.items()]
+    if fee:
+        platform_sub = custody.open_platform_fee_account(session, custodian).sub_account_no
+        legs.append(TransferLeg(borrower_sub, platform_sub, fee))
+    ledger.post(
+        session,
+        kind="disbursement",
+        legs=[ledger.Leg(ledger.user_frozen(i), -lent) for i, lent in by_investor.items()]
+        + [ledger.Leg(ledger.user_available(loan.borrower_id), loan.amount)],
+        idempotency_key=f"loan:{loan.id}:disburse",
+        ref_type="loan",
+        ref_id=loan.id,
+        memo=f"loan {loan.id} disbursed",
+    )
+    if fee:
+        ledger.transfer(
+            session,
+            kind="service_fee",
+            source=ledger.user_available(loan.borrower_id),
+            destination=ledger.PLATFORM_FEE_INCOME,
+            amount=fee,
+            idempotency_key=f"loan:{loan.id}:service_fee",
+            ref_type="loan",
+            ref_id=loan.id,
+            memo="borrower service fee",
+        )
+    # The bank moves last: a refusal above leaves nothing to undo there.
+    bank_transfer(custodian, f"DSB{loan.id}", legs)
+    now = clock.now()
+    for bid in bids:
+        bid.status = "disbursed"
+        bid.settled_at = now
+    _create_holdings(session, loan, bids, now)
+    loan.status = DISBURSED
+    loan.disbursed_at = now
+    loan.value_date = clock.today()
+    loan.service_fee = fee
+    loan.principal_outstanding = loan.amount
+    session.flush()
+    _audit(session, actor_id, "loan.disbursed", loan, amount=yuan_str(loan.amount), service_fee=yuan_str(fee))
+    return loan
+
+
+def _amounts_by_investor(bids: Sequence[Bid]) -> dict[int, int]:
+    totals: dict[int, int] = {}
+    for bid in bids:  # in bid order: the first bidder's holding is created first
+        totals[bid.investor_id] = totals.get(bid.investor_id, 0) + bid.amount
+    return totals
+
+
+def _create_holdings(session: Session, loan: Loan, bids: Sequence[Bid], now: datetime) -> None:
+    sources: dict[int, str] = {}
+    for bid in bids:
+        # A holding bought by any manual bid counts as a bid; only a wholly automatic one as auto_bid.
+        sources[bid.investor_id] = "bid" if bid.source == "bid" else sources.get(bid.investor_id, bid.source)
+    for investor_id, lent in _amounts_by_investor(bids).items():
+        session.add(
+            Holding(
+                loan_id=loan.id,
+                holder_id=investor_id,
+                principal_outstanding=lent,
+                principal_acquired=lent,
+                acquired_at=now,
+                source=sources[investor_id],
+            )
+        )
+    session.flush()
+
+
+def sub_account_of(session: Session, user_id: int) -> str:
+    account = custody.custody_account_of(session, user_id)
+    if account is None:
+        raise CustodyAccountRequired("This user has no custody account.", details={"user_id": user_id})
+    return account.sub_account_no
+
+
+def bank_transfer(custodian: Custodian, instruction_no: str, legs: Sequence[TransferLeg]) -> None:
+    """One batch instruction to the custodian bank; anything but success is refused.
+
+    Instruction numbers are derived from the act, so a retried act replays at the bank
+    instead of moving the money twice.
+    """
+    status = custodian.transfer(instruction_no, legs)
+    if status != "succeeded":
+        raise CustodianRefused(
+            "The custodian bank did not carry out the transfer.",
+            details={"instruction": instruction_no, "status": status},
+        )
+
+
+# --- reading -----------------------------------------------------------------------------
+
+
+def get_loan(session: Session, loan_id: int) -> Loan:
+    loan = session.get(Loan, loan_id)
+    if loan is None:
+        raise LoanNotFound("No such loan.", details={"loan_id": loan_id})
+    return loan
+
+
+def lock_loan(session: Session, loan_id: int) -> Loan:
+    """The loan row, locked for the rest of the transaction (servicing's acts start here)."""
+    return _locked(session, loan_id)
+
+
+def loans(
+    session: Session,
+    *,
+    statuses: Sequence[str] | None = None,
+    borrower_id: int | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> list[Loan]:
+    query = select(Loan).order_by(Loan.id.desc()).limit(limit).offset(offset)
+    if statuses:
+        query = query.where(Loan.status.in_(statuses))
+    if borrower_id is not None:
+        query = query.where(Loan.borrower_id == borrower_id)
+    return list(session.scalars(query).all())
+
+
+def bids_of_loan(session: Session, loan_id: int) -> list[Bid]:
+    return list(session.scalars(select(Bid).where(Bid.loan_id == loan_id).order_by(Bid.id)).all())
+
+
+def bids_of_investor(session: Session, investor_id: int, *, limit: int = 100) -> list[Bid]:
+    return list(
+        session.scalars(
+            select(Bid).where(Bid.investor_id == investor_id).order_by(Bid.id.desc()).limit(limit)
+        ).all()
+    )
+
+
+def holdings_of_loan(session: Session, loan_id: int) -> list[Holding]:
+    """The loan's live claims in DOMAIN.md §3's tie order: earlier acquisition, lower id."""
+    return list(
+        session.scalars(
+            select(Holding)
+            .where(Holding.loan_id == loan_id, Holding.principal_outstanding > 0)
+            .order_by(Holding.acquired_at, Holding.id)
+        ).all()
+    )
+
+
+def holdings_of_holder(session: Session, holder_id: int) -> list[Holding]:
+    return list(
+        session.scalars(select(Holding).where(Holding.holder_id == holder_id).order_by(Holding.id)).all()
+    )
+
+
+def lending_outstanding(session: Session, investor_id: int) -> int:
+    """What a lender has at stake: their claims' principal plus bids still frozen (R16's cap)."""
+    held = session.scalar(
+        select(func.coalesce(func.sum(Holding.principal_outstanding), 0)).where(
+            Holding.holder_id == investor_id
+        )
+    )
+    frozen = session.scalar(
+        select(func.coalesce(func.sum(Bid.amount), 0)).where(
+            Bid.investor_id == investor_id, Bid.status == "frozen"
+        )
+    )
+    return int(held or 0) + int(frozen or 0)
+
+
+def committed_principal(session: Session, borrower_id: int) -> int:
+    """A borrower's principal on the platform for the caps of R4–R6: listed (not yet
+    disbursed) loans at their amount, disbursed ones at their outstanding principal."""
+    listed = session.scalar(
+        select(func.coalesce(func.sum(Loan.amount), 0)).where(
+            Loan.borrower_id == borrower_id, Loan.status.in_(LISTED_STATES)
+        )
+    )
+    outstanding = session.scalar(
+        select(func.coalesce(func.sum(Loan.principal_outstanding), 0)).where(
+            Loan.borrower_id == borrower_id, Loan.status == DISBURSED
+        )
+    )
+    return int(listed or 0) + int(outstanding or 0)
+
+
+def _bids(session: Session, loan_id: int, *, status: str) -> list[Bid]:
+    return list(
+        session.scalars(
+            select(Bid).where(Bid.loan_id == loan_id, Bid.status == status).order_by(Bid.id)
+        ).all()
+    )
+
+
+def _locked(session: Session, loan_id: int) -> Loan:
+    loan = session.scalars(
+        select(Loan).where(Loan.id == loan_id).with_for_update().execution_options(populate_existing=True)
+    ).first()
+    if loan is None:
+        raise LoanNotFound("No such loan.", details={"loan_id": loan_id})
+    return loan
+
+
+def _require_state(loan: Loan, allowed: str | Sequence[str], act: str) -> None:
+    states = (allowed,) if isinstance(allowed, str) else tuple(allowed)
+    if loan.status not in states:
+        raise LoanStateConflict(
+            f"Cannot {act} a loan that is {loan.status}.",
+            details={"status": loan.status, "expected": list(states)},
+        )
+
+
+def _audit(session: Session, actor_id: int | None, action: str, loan: Loan, **details: object) -> None:
+    audit.record(
+        session, actor_id=actor_id, action=action, object_type="loan", object_id=loan.id, details=details
+    )

@@ -1,0 +1,1 @@
+"""Servicing: fixed schedules, repayments split among holders, early repayment, statements."""

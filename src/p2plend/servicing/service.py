@@ -1,0 +1,515 @@
+"""Servicing's business acts: start a loan's schedule, take repayments, split them among holders.
+
+The borrower's schedule is the only schedule (DOMAIN.md §3): investors' flows derive from
+it, split in proportion to the holdings on the payment date with ``money.allocate``, each
+component separately. A repayment is one ledger entry — the borrower's ``available`` out,
+each holder's ``available`` in (net of the investor management fee), the fees to the
+platform — and one batch instruction to the custodian bank moving the same amounts
+between the same sub-accounts. Holdings always sum to the loan's outstanding principal (R26).
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from p2plend import clock
+from p2plend.audit import service as audit
+from p2plend.custody import service as custody
+from p2plend.custody.port import Custodian, TransferLeg
+from p2plend.ledger import service as ledger
+from p2plend.marketplace import service as marketplace
+from p2plend.marketplace.models import Holding, Loan
+from p2plend.money import allocate, fen_times_rate, round_fen, yuan_str
+from p2plend.schedules.service import (
+    Installment,
+    Method,
+    PartialPrepaymentChoice,
+    Terms,
+    build_schedule,
+    full_early_repayment,
+    partial_early_repayment,
+    period_bounds,
+)
+from p2plend.servicing.errors import (
+    InstallmentDueFirst,
+    InvalidRepayment,
+    NothingDue,
+    NotTheBorrower,
+    RepaymentExceedsDue,
+)
+from p2plend.servicing.models import Distribution, Repayment, ScheduledInstallment
+
+DUE, PAID, SUPERSEDED = "due", "paid", "superseded"
+
+
+# --- the schedule ------------------------------------------------------------------------
+
+
+def terms_of(loan: Loan) -> Terms:
+    if loan.value_date is None:
+        raise InvalidRepayment("The loan has not been disbursed.")
+    return Terms(
+        principal=loan.amount,
+        annual_rate=Decimal(loan.annual_rate),
+        method=Method(loan.method),
+        value_date=loan.value_date,
+        months=loan.term_months,
+        days=loan.term_days,
+        day_basis=loan.day_basis,
+    )
+
+
+def disburse_loan(session: Session, loan_id: int, custodian: Custodian, *, actor_id: int) -> Loan:
+    """放款: the funded listing's money goes to the borrower and the schedule is fixed — one act."""
+    loan = marketplace.disburse_listing(session, loan_id, custodian, actor_id=actor_id)
+    fix_schedule(session, loan)
+    return loan
+
+
+def fix_schedule(session: Session, loan: Loan) -> None:
+    """Write the borrower's schedule from the loan's own terms (version 1)."""
+    _write_schedule(session, loan, build_schedule(terms_of(loan)), version=1)
+
+
+def _write_schedule(session: Session, loan: Loan, rows: list[Installment], *, version: int) -> None:
+    session.add_all(
+        ScheduledInstallment(
+            loan_id=loan.id,
+            schedule_version=version,
+            number=row.number,
+            due_date=row.due_date,
+            principal=row.principal,
+            interest=row.interest,
+            fee=_management_fee(loan),
+            status=DUE,
+        )
+        for row in rows
+    )
+    session.flush()
+
+
+def _management_fee(loan: Loan) -> int:
+    """账户管理费 per installment: a share of the original principal per month of the period."""
+    rate = Decimal(loan.monthly_fee_rate)
+    if not rate:
+        return 0
+    if Method(loan.method) is Method.BULLET:
+        months = Decimal(loan.term_months) if loan.term_months else Decimal(loan.term_days or 0) / 30
+        return round_fen(Decimal(loan.amount) * rate * months)
+    return fen_times_rate(loan.amount, rate)
+
+
+def schedule(session: Session, loan_id: int, *, with_superseded: bool = False) -> list[ScheduledInstallment]:
+    """The loan's schedule in order; superseded rows (before a reschedule) only when asked."""
+    query = select(ScheduledInstallment).where(ScheduledInstallment.loan_id == loan_id)
+    if not with_superseded:
+        query = query.where(ScheduledInstallment.status != SUPERSEDED)
+    return list(
+        session.scalars(
+            query.order_by(ScheduledInstallment.number, ScheduledInstallment.schedule_version)
+        ).all()
+    )
+
+
+def _unpaid(session: Session, loan_id: int) -> list[ScheduledInstallment]:
+    return list(
+        session.scalars(
+            select(ScheduledInstallment)
+            .where(ScheduledInstallment.loan_id == loan_id, ScheduledInstallment.status == DUE)
+            .order_by(ScheduledInstallment.number)
+        ).all()
+    )
+
+
+@dataclass(frozen=True)
+class AmountDue:
+    """What ``repay`` takes now: every installment due by today, or else the next one."""
+
+    installments: tuple[ScheduledInstallment, ...]
+    principal: int
+    interest: int
+    fee: int
+
+    @property
+    def total(self) -> int:
+        return self.principal + self.interest + self.fee
+
+
+def amount_due(session: Session, loan_id: int) -> AmountDue:
+    rows = _payable(_unpaid(session, loan_id), clock.today())
+    return AmountDue(
+        installments=tuple(rows),
+        principal=sum(r.principal - r.paid_principal for r in rows),
+        interest=sum(r.interest - r.paid_interest for r in rows),
+        fee=sum(r.fee - r.paid_fee for r in rows),
+    )
+
+
+def _payable(unpaid: list[ScheduledInstallment], today: date) -> list[ScheduledInstallment]:
+    arrears = [r for r in unpaid if r.due_date <= today]
+    return arrears or unpaid[:1]
+
+
+# --- repayment ---------------------------------------------------------------------------
+
+
+def repay(
+    session: Session, loan_id: int, *, payer_id: int, custodian: Custodian, amount: int | None = None
+) -> Repayment:
+    """还款: pay what is due — all of it by default, or part of it.
+
+    A part is applied in DOMAIN.md §7's order (R32): fees of overdue installments, then
+    (penalty interest), then overdue interest, then overdue principal, each oldest
+    installment first; the current installment last (fee, interest, principal).
+    """
+    loan = _serviced_loan(session, loan_id, payer_id)
+    today = clock.today()
+    rows = _payable(_unpaid(session, loan.id), today)
+    if not rows:
+        raise NothingDue("Nothing is due on this loan.")
+    owed = sum(r.owed for r in rows)
+    amount = owed if amount is None else amount
+    if amount <= 0:
+        raise InvalidRepayment("A repayment is a positive amount.")
+    if amount > owed:
+        raise RepaymentExceedsDue(
+            f"{yuan_str(owed)} yuan is due now; to pay more, repay early.", details={"due": yuan_str(owed)}
+        )
+    principal, interest, fee = _apply(rows, amount, today)
+    for row in rows:
+        if row.owed == 0:
+            row.status, row.paid_on = PAID, today
+    repayment = _record(
+        session,
+        loan,
+        payer_id=payer_id,
+        kind="installment",
+        principal=principal,
+        interest=interest,
+        fee=fee,
+        prepayment_fee=0,
+    )
+    _distribute(session, loan, repayment, custodian)
+    _settle_if_repaid(session, loan)
+    return repayment
+
+
+def _apply(rows: list[ScheduledInstallment], amount: int, today: date) -> tuple[int, int, int]:
+    overdue = [r for r in rows if r.due_date < today]
+    current = [r for r in rows if r.due_date >= today]
+    order = (
+        [(r, "fee") for r in overdue]
+        + [(r, "interest") for r in overdue]
+        + [(r, "principal") for r in overdue]
+        + [(r, part) for r in current for part in ("fee", "interest", "principal")]
+    )
+    paid = {"fee": 0, "interest": 0, "principal": 0}
+    left = amount
+    for row, part in order:
+        owed = getattr(row, part) - getattr(row, f"paid_{part}")
+        take = min(owed, left)
+        setattr(row, f"paid_{part}", getattr(row, f"paid_{part}") + take)
+        paid[part] += take
+        left -= take
+    return paid["principal"], paid["interest"], paid["fee"]
+
+
+@dataclass(frozen=True)
+class EarlyRepayment:
+    """What an early repayment takes today and the schedule it leaves (empty when full)."""
+
+    kind: str  # early_full | early_partial
+    principal: int
+    interest: int  # the current period's, only up to today
+    fee: int  # the prepayment fee, to the holders
+    schedule: list[Installment]
+
+    @property
+    def total(self) -> int:
+        return self.principal + self.interest + self.fee
+
+
+def early_repayment_quote(
+    session: Session,
+    loan_id: int,
+    *,
+    principal: int | None = None,
+    choice: PartialPrepaymentChoice = PartialPrepaymentChoice.LOWER_INSTALLMENT,
+) -> EarlyRepayment:
+    loan = marketplace.get_loan(session, loan_id)
+    _, rows, on = _early_position(session, loan)
+    return _early(loan, rows, on, principal, choice)
+
+
+def repay_early(
+    session: Session,
+    loan_id: int,
+    *,
+    payer_id: int,
+    custodian: Custodian,
+    principal: int | None = None,
+    choice: PartialPrepaymentChoice = PartialPrepaymentChoice.LOWER_INSTALLMENT,
+) -> Repayment:
+    """提前还款: all the remaining principal (``principal`` None) or part of it, with the
+    current period's interest only up to today and the loan's prepayment fee (DOMAIN.md §2.6)."""
+    loan = _serviced_loan(session, loan_id, payer_id)
+    unpaid, rows, on = _early_position(session, loan)
+    early = _early(loan, rows, on, principal, choice)
+    for row in unpaid:
+        row.status = SUPERSEDED
+    session.flush()
+    _write_schedule(session, loan, early.schedule, version=unpaid[0].schedule_version + 1)
+    repayment = _record(
+        session,
+        loan,
+        payer_id=payer_id,
+        kind=early.kind,
+        principal=early.principal,
+        interest=early.interest,
+        fee=0,
+        prepayment_fee=early.fee,
+    )
+    _distribute(session, loan, repayment, custodian)
+    _settle_if_repaid(session, loan)
+    audit.record(
+        session,
+        actor_id=payer_id,
+        action=f"loan.{early.kind}",
+        object_type="loan",
+        object_id=loan.id,
+        details={
+            "principal": yuan_str(early.principal),
+            "interest": yuan_str(early.interest),
+            "fee": yuan_str(early.fee),
+        },
+    )
+    return repayment
+
+
+def _early(
+    loan: Loan, rows: list[Installment], on: date, principal: int | None, choice: PartialPrepaymentChoice
+) -> EarlyRepayment:
+    terms = terms_of(loan)
+    fee_rate = Decimal(loan.prepayment_fee_rate)
+    if principal is None or principal == loan.principal_outstanding:
+        full = full_early_repayment(terms, rows, on, fee_rate=fee_rate)
+        return EarlyRepayment("early_full", full.principal, full.interest, full.fee, [])
+    if principal <= 0:
+        raise InvalidRepayment("An early repayment is a positive amount.")
+    part = partial_early_repayment(terms, rows, on, principal, choice, fee_rate=fee_rate)
+    return EarlyRepayment("early_partial", part.principal, part.interest, part.fee, part.schedule)
+
+
+def _early_position(
+    session: Session, loan: Loan
+) -> tuple[list[ScheduledInstallment], list[Installment], date]:
+    """The loan's unpaid rows, the same as schedule installments, and the day interest runs to."""
+    unpaid = _unpaid(session, loan.id)
+    if not unpaid:
+        raise NothingDue("Nothing is left to repay on this loan.")
+    today = clock.today()
+    if unpaid[0].due_date <= today:
+        raise InstallmentDueFirst("Pay the installment already due first.")
+    rows = _as_installment(unpaid, loan.principal_outstanding)
+    # The current period may not have started yet when its predecessor was paid ahead:
+    # then no interest has accrued.
+    on = max(today, period_bounds(terms_of(loan), rows[0].number)[0])
+    return unpaid, rows, on
+
+
+def _as_installment(unpaid: list[ScheduledInstallment], outstanding: int) -> list[Installment]:
+    rows: list[Installment] = []
+    remaining = outstanding
+    for row in unpaid:
+        remaining -= row.principal
+        rows.append(Installment(row.number, row.due_date, row.principal, row.interest, remaining))
+    return rows
+
+
+def _serviced_loan(session: Session, loan_id: int, payer_id: int) -> Loan:
+    loan = marketplace.lock_loan(session, loan_id)
+    if loan.borrower_id != payer_id:
+        raise NotTheBorrower("Only the borrower repays this loan.")
+    if loan.status == marketplace.SETTLED:
+        raise NothingDue("This loan is repaid.")
+    if loan.status != marketplace.DISBURSED:
+        raise InvalidRepayment("This loan has not been disbursed.", details={"status": loan.status})
+    return loan
+
+
+def _record(
+    session: Session,
+    loan: Loan,
+    *,
+    payer_id: int,
+    kind: str,
+    principal: int,
+    interest: int,
+    fee: int,
+    prepayment_fee: int,
+) -> Repayment:
+    repayment = Repayment(
+        loan_id=loan.id,
+        payer_id=payer_id,
+        kind=kind,
+        business_date=clock.today(),
+        amount=principal + interest + fee + prepayment_fee,
+        principal=principal,
+        interest=interest,
+        fee=fee,
+        prepayment_fee=prepayment_fee,
+        created_at=clock.now(),
+    )
+    session.add(repayment)
+    session.flush()
+    return repayment
+
+
+# --- distribution ------------------------------------------------------------------------
+
+
+@dataclass
+class _Share:
+    holding: Holding
+    principal: int = 0
+    interest: int = 0
+    prepayment_fee: int = 0
+    investor_fee: int = 0
+
+    @property
+    def net(self) -> int:
+        return self.principal + self.interest + self.prepayment_fee - self.investor_fee
+
+
+def _distribute(session: Session, loan: Loan, repayment: Repayment, custodian: Custodian) -> None:
+    """Split each component among the holders on the payment date (R25), take each holder's
+    management fee from their interest (R27), move the money — ledger and bank alike."""
+    holdings = marketplace.holdings_of_loan(session, loan.id)
+    weights = [h.principal_outstanding for h in holdings]
+    shares = [_Share(h) for h in holdings]
+    for share, part in zip(shares, allocate(repayment.principal, weights), strict=True):
+        share.principal = part
+    for share, part in zip(shares, allocate(repayment.interest, weights), strict=True):
+        share.interest = part
+        share.investor_fee = fen_times_rate(part, Decimal(loan.investor_fee_rate))
+    for share, part in zip(shares, allocate(repayment.prepayment_fee, weights), strict=True):
+        share.prepayment_fee = part
+    platform_income = repayment.fee + sum(s.investor_fee for s in shares)
+    entry = ledger.post(
+        session,
+        kind=f"repayment_{repayment.kind}",
+        legs=[ledger.Leg(ledger.user_available(loan.borrower_id), -repayment.amount)]
+        + [ledger.Leg(ledger.user_available(s.holding.holder_id), s.net) for s in shares]
+        + [ledger.Leg(ledger.PLATFORM_FEE_INCOME, platform_income)],
+        idempotency_key=f"repayment:{repayment.id}",
+        ref_type="repayment",
+        ref_id=repayment.id,
+        memo=f"loan {loan.id} {repayment.kind}",
+    ).entry
+    repayment.entry_id = entry.id
+    for share in shares:
+        _credit_holding(session, loan, repayment, share)
+    loan.principal_outstanding -= repayment.principal
+    session.flush()
+    _instruct_bank(
+        session, loan, repayment, shares=shares, platform_income=platform_income, custodian=custodian
+    )
+
+
+def _credit_holding(session: Session, loan: Loan, repayment: Repayment, share: _Share) -> None:
+    holding = share.holding
+    holding.principal_outstanding -= share.principal
+    holding.principal_received += share.principal
+    holding.interest_received += share.interest
+    holding.prepayment_fee_received += share.prepayment_fee
+    holding.fees_paid += share.investor_fee
+    session.add(
+        Distribution(
+            repayment_id=repayment.id,
+            loan_id=loan.id,
+            holding_id=holding.id,
+            holder_id=holding.holder_id,
+            business_date=repayment.business_date,
+            principal=share.principal,
+            interest=share.interest,
+            prepayment_fee=share.prepayment_fee,
+            investor_fee=share.investor_fee,
+        )
+    )
+
+
+def _instruct_bank(
+    session: Session,
+    loan: Loan,
+    repayment: Repayment,
+    *,
+    shares: Sequence[_Share],
+    platform_income: int,
+    custodian: Custodian,
+) -> None:
+    borrower_sub = marketplace.sub_account_of(session, loan.borrower_id)
+    by_holder: dict[int, int] = {}
+    for share in shares:
+        by_holder[share.holding.holder_id] = by_holder.get(share.holding.holder_id, 0) + share.net
+    legs = [
+        TransferLeg(borrower_sub, marketplace.sub_account_of(session, holder_id), net)
+        for holder_id, net in by_holder.items()
+        if net > 0
+    ]
+    if platform_income:
+        platform_sub = custody.open_platform_fee_account(session, custodian).sub_account_no
+        legs.append(TransferLeg(borrower_sub, platform_sub, platform_income))
+    if legs:
+        marketplace.bank_transfer(custodian, f"RPY{repayment.id}", legs)
+
+
+def _settle_if_repaid(session: Session, loan: Loan) -> None:
+    if loan.principal_outstanding == 0 and not _unpaid(session, loan.id):
+        loan.status = marketplace.SETTLED
+        loan.closed_at = clock.now()
+        session.flush()
+        audit.record(
+            session, actor_id=None, action="loan.settled", object_type="loan", object_id=loan.id, details={}
+        )
+
+
+# --- reading -----------------------------------------------------------------------------
+
+
+def repayments_of_loan(session: Session, loan_id: int) -> list[Repayment]:
+    return list(
+        session.scalars(select(Repayment).where(Repayment.loan_id == loan_id).order_by(Repayment.id)).all()
+    )
+
+
+def distributions_of_holder(session: Session, holder_id: int, *, limit: int = 500) -> list[Distribution]:
+    return list(
+        session.scalars(
+            select(Distribution)
+            .where(Distribution.holder_id == holder_id)
+            .order_by(Distribution.id.desc())
+            .limit(limit)
+        ).all()
+    )
+
+
+def received_by_holder(session: Session, holder_id: int) -> int:
+    """Everything a holder has received net of fees (statements; R28 checks)."""
+    total = session.scalar(
+        select(
+            func.coalesce(
+                func.sum(
+                    Distribution.principal
+                    + Distribution.interest
+                    + Distribution.prepayment_fee
+                    - Distribution.investor_fee
+                ),
+                0,
+            )
+        ).where(Distribution.holder_id == holder_id)
+    )
+    return int(total or 0)
