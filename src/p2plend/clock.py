@@ -69,3 +69,8 @@ def now() -> datetime:
 def today() -> date:
     """The current business date in Asia/Shanghai."""
     return _clock.now().astimezone(BUSINESS_TZ).date()
+
+
+def business_date_of(instant: datetime) -> date:
+    """The business date (Asia/Shanghai) an instant falls on."""
+    return instant.astimezone(BUSINESS_TZ).date()

@@ -1,0 +1,60 @@
+"""我的投资 (portfolio, realised return) and 回款计划 (repayment calendar), with CSV downloads."""
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from p2plend.api.deps import DbSession
+from p2plend.identity import service as identity
+from p2plend.servicing import statements
+from p2plend.servicing.statement_schemas import (
+    CALENDAR_CSV_HEADER,
+    PORTFOLIO_CSV_HEADER,
+    calendar_csv_rows,
+    portfolio_csv_rows,
+)
+from p2plend.web.auth import CurrentUser
+from p2plend.web.render import render
+
+router = APIRouter(include_in_schema=False)
+
+
+def _investor(user: identity.AuthContext) -> None:
+    identity.require_permission(user, identity.Permission.INVEST_SELF)
+
+
+def _csv(text: str, filename: str) -> Response:
+    return Response(
+        content=text.encode("utf-8"),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+@router.get("/portfolio")
+def portfolio_page(request: Request, session: DbSession, user: CurrentUser) -> Response:
+    _investor(user)
+    return render(request, "portfolio.html", {"book": statements.portfolio(session, user.user_id)})
+
+
+@router.get("/portfolio.csv")
+def portfolio_csv(session: DbSession, user: CurrentUser) -> Response:
+    _investor(user)
+    rows = portfolio_csv_rows(statements.portfolio(session, user.user_id))
+    return _csv(statements.csv_text(PORTFOLIO_CSV_HEADER, rows), "portfolio.csv")
+
+
+@router.get("/portfolio/calendar")
+def calendar_page(request: Request, session: DbSession, user: CurrentUser) -> Response:
+    _investor(user)
+    lines = statements.repayment_calendar(session, user.user_id)
+    months: dict[str, list[statements.CalendarLine]] = {}
+    for line in lines:
+        months.setdefault(f"{line.due_date:%Y-%m}", []).append(line)
+    return render(request, "portfolio_calendar.html", {"months": months, "lines": lines})
+
+
+@router.get("/portfolio/calendar.csv")
+def calendar_csv(session: DbSession, user: CurrentUser) -> Response:
+    _investor(user)
+    rows = calendar_csv_rows(statements.repayment_calendar(session, user.user_id))
+    return _csv(statements.csv_text(CALENDAR_CSV_HEADER, rows), "calendar.csv")
