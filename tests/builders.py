@@ -3,6 +3,7 @@
 import itertools
 from collections.abc import Iterable
 from datetime import date
+from typing import TYPE_CHECKING
 
 import pyotp
 from sqlalchemy.orm import Session
@@ -17,6 +18,10 @@ from p2plend.identity.models import User
 from p2plend.identity.permissions import Role
 from p2plend.identity.validation import normalise_phone
 from p2plend.suitability import service as suitability
+
+if TYPE_CHECKING:
+    from p2plend.origination import scoring
+    from p2plend.origination.service import ApplicationInput, LoanApplication
 
 # --- identity -----------------------------------------------------------------------------
 
@@ -183,3 +188,177 @@ def make_custody_user(session: Session, custodian: Custodian) -> tuple[User, int
     card_id = bind_card(session, user.id)
     open_custody_account(session, user.id, custodian)
     return user, card_id
+
+
+# --- origination ----------------------------------------------------------------------------
+
+_uscc_sequences = itertools.count(1)
+
+
+def valid_uscc() -> str:
+    """A fresh 统一社会信用代码 with a correct check character."""
+    from stdnum.cn import uscc
+
+    body = f"91110105{next(_uscc_sequences):09d}"
+    return body + uscc.calc_check_digit(body)
+
+
+def make_borrower(
+    session: Session,
+    custodian: Custodian,
+    *,
+    phone: str | None = None,
+    name: str = "李四",
+    birth: date | None = None,
+    id_number: str | None = None,
+) -> User:
+    """A verified person (30 by default) with an open custody account, ready to apply."""
+    user = make_verified_user(
+        session,
+        phone=phone,
+        name=name,
+        id_number=id_number or valid_id_number(birth=birth or adult_birth_date()),
+    )
+    open_custody_account(session, user.id, custodian)
+    return user
+
+
+def make_organisation(
+    session: Session,
+    custodian: Custodian | None = None,
+    *,
+    roles: Iterable[str] = (Role.PARTNER_INSTITUTION,),
+    name: str = "北京某某科技有限公司",
+    phone: str | None = None,
+) -> User:
+    """An organisation verified by its USCC at onboarding; with a custody account if a custodian is given."""
+    user = identity.create_partner(
+        session,
+        actor_id=None,
+        phone=phone or next_phone(),
+        password=DEFAULT_PASSWORD,
+        name=name,
+        uscc=valid_uscc(),
+        roles=list(roles),
+    )
+    if custodian is not None:
+        open_custody_account(session, user.id, custodian)
+    return user
+
+
+def make_officer(
+    session: Session, *, phone: str | None = None, name: str = "赵风控"
+) -> tuple[User, pyotp.TOTP]:
+    """A risk officer with TOTP (staff permissions need it)."""
+    user, totp = make_staff(session, roles=(Role.RISK_OFFICER,), phone=phone, name=name)
+    assert totp is not None
+    return user, totp
+
+
+class FixedScorer:
+    """A stand-in scorecard giving every applicant the same grade (tests choose the grade)."""
+
+    def __init__(self, grade: str = "B", score: int = 640, reasons: tuple[str, ...] = ("long_term",)) -> None:
+        self.grade, self.score_points, self.reasons = grade, score, reasons
+        self.seen: list[object] = []
+
+    def score(self, features: "scoring.ApplicantFeatures") -> "scoring.ScoreResult":
+        from p2plend.origination import scoring
+
+        self.seen.append(features)
+        return scoring.ScoreResult(
+            model_version="fixed-test",
+            score=self.score_points,
+            grade=scoring.Grade(self.grade),
+            reasons=self.reasons,
+        )
+
+
+def application_input(**overrides: object) -> "ApplicationInput":
+    """A credit-product application that passes every rule: 20,000.00 over 12 months, 等额本息."""
+    from p2plend.origination.service import ApplicationInput
+
+    values: dict[str, object] = {
+        "product_code": "credit",
+        "amount": 2_000_000,
+        "term_months": 12,
+        "method": "equal_installment",
+        "purpose": "home_improvement",
+        "purpose_description": "旧房翻新，更换厨卫设施",
+        "monthly_income": 1_500_000,
+        "employment": "salaried",
+        "employment_years": 5,
+        "housing": "rent",
+        "industry": "信息技术",
+        "repayment_source": "工资收入",
+    }
+    values.update(overrides)
+    return ApplicationInput(**values)  # type: ignore[arg-type]
+
+
+def make_application(
+    session: Session,
+    borrower_id: int,
+    *,
+    grade: str = "B",
+    scorer: object | None = None,
+    **overrides: object,
+) -> "LoanApplication":
+    """An online application by ``borrower_id``, scored ``grade`` by a fixed scorer unless told."""
+    from p2plend.origination import service as origination
+
+    return origination.apply_online(
+        session,
+        borrower_id,
+        application_input(**overrides),
+        scorer=scorer or FixedScorer(grade),  # type: ignore[arg-type]
+    )
+
+
+def approve_application(
+    session: Session,
+    application_id: int,
+    officer_id: int,
+    *,
+    grade: str | None = None,
+    rate: str | None = None,
+    second_officer_id: int | None = None,
+) -> "LoanApplication":
+    """Approve at the proposed grade and the bottom of its band; a second officer if four-eyes asks."""
+    from decimal import Decimal
+
+    from p2plend.origination import service as origination
+
+    application = origination.get_application(session, application_id)
+    chosen = grade or application.grade
+    assert chosen is not None
+    _, _, terms = origination.version_terms(session, application.product_version_id)
+    annual_rate = Decimal(rate) if rate is not None else terms.for_grade(chosen).rate_min
+    decided = origination.decide(
+        session,
+        officer_id=officer_id,
+        application_id=application_id,
+        decision=origination.Decision(action="approve", grade=chosen, annual_rate=annual_rate),
+    )
+    if decided.status == "awaiting_second_approval" and second_officer_id is not None:
+        decided = origination.decide(
+            session,
+            officer_id=second_officer_id,
+            application_id=application_id,
+            decision=origination.Decision(action="second_approve"),
+        )
+    return decided
+
+
+def pass_field_verification(session: Session, application_id: int, officer_id: int) -> None:
+    from p2plend.origination import service as origination
+
+    origination.record_field_verification(
+        session,
+        officer_id=officer_id,
+        application_id=application_id,
+        kind="site_visit",
+        verified_on=clock.today(),
+        result="pass",
+        notes="见到借款人本人，核实工作单位与住址。",
+    )

@@ -5,6 +5,7 @@ development and test those defaults are refused at start-up.
 """
 
 from functools import lru_cache
+from pathlib import Path
 from typing import Literal
 
 from pydantic import field_validator, model_validator
@@ -53,6 +54,16 @@ class Settings(BaseSettings):
     deposit_order_valid_minutes: int = 30
     deposit_min_fen: int = 100  # [D] 1.00 yuan per deposit order
     deposit_max_fen: int = 500_000_000  # [D] 5,000,000.00 yuan per deposit order
+
+    # [D] Borrowing caps on principal (DOMAIN.md §5, R4–R6), in fen: on this platform, and
+    # including declared debt on other platforms; natural persons and legal persons.
+    borrowing_cap_person_fen: int = 20_000_000  # 200,000.00
+    borrowing_cap_person_total_fen: int = 100_000_000  # 1,000,000.00
+    borrowing_cap_organisation_fen: int = 100_000_000  # 1,000,000.00
+    borrowing_cap_organisation_total_fen: int = 500_000_000  # 5,000,000.00
+    # Loan applications' supporting documents (PDF, JPEG, PNG) live outside the database.
+    documents_dir: Path = Path("var/documents")
+    document_max_bytes: int = 10 * 1024 * 1024  # [D] 10 MB
 
     # When the simulated custodian bank is the custodian (demo, tests, development).
     custodian: Literal["simulated"] = "simulated"

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from p2plend import clock
 from p2plend.identity import events, pii, records
-from p2plend.identity.errors import IdNumberTaken, RealNameAlreadyVerified, RealNameRequired
+from p2plend.identity.errors import IdNumberTaken, InvalidIdNumber, RealNameAlreadyVerified, RealNameRequired
 from p2plend.identity.models import RealNameIdentity, User
 from p2plend.identity.validation import (
     check_adult,
@@ -145,3 +145,36 @@ def real_name_of(session: Session, user_id: int) -> str | None:
     """The verified name in clear, or None (card holder checks)."""
     identity = records.real_name_of(session, user_id)
     return None if identity is None else pii.decrypt(identity.name_encrypted, context=records.REAL_NAME)
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentIndex:
+    """A resident ID or USCC as lists of people keep it (a blacklist): blind index and mask only."""
+
+    index: str  # equals real_name_identities.id_number_index of whoever verified with it
+    masked: str
+    document_type: str
+
+
+def document_index(number: str) -> DocumentIndex:
+    """Check a resident ID (or else a USCC) and give its blind index and masked form.
+
+    ``invalid_id_number`` when it is neither. Nobody need have verified with it.
+    """
+    text = number.strip().upper()
+    document_type: DocumentType
+    try:
+        normalised, document_type = parse_resident_id(text).number, "resident_id"
+    except InvalidIdNumber:
+        normalised, document_type = normalise_uscc(text), "uscc"
+    return DocumentIndex(
+        index=pii.blind_index(normalised, context=records.ID_NUMBER),
+        masked=pii.mask_id_number(normalised),
+        document_type=document_type,
+    )
+
+
+def document_index_of(session: Session, user_id: int) -> str | None:
+    """The blind index of a user's verified resident ID / USCC, or None if not verified."""
+    identity = records.real_name_of(session, user_id)
+    return None if identity is None else identity.id_number_index

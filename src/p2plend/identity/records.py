@@ -108,6 +108,13 @@ def grant_role(session: Session, user_id: int, role: Role, *, granted_by: int | 
     """Give ``role``; False when the user already had it."""
     if role.value in roles_of(session, user_id):
         return False
-    session.add(UserRole(user_id=user_id, role=role.value, granted_at=clock.now(), granted_by=granted_by))
-    session.flush()
+    try:
+        # Two acts granting the same role at once (two first loan applications): one row wins.
+        with session.begin_nested():
+            session.add(
+                UserRole(user_id=user_id, role=role.value, granted_at=clock.now(), granted_by=granted_by)
+            )
+            session.flush()
+    except IntegrityError:
+        return False
     return True

@@ -42,9 +42,18 @@ from p2plend.identity.auth import (
 )
 from p2plend.identity.cards import BoundCard, CardView, bind_card, bound_card, list_cards, unbind_card
 from p2plend.identity.errors import RecordedRefusal
-from p2plend.identity.kyc import RealNameSummary, VerifiedIdentity, verified_identity, verify_real_name
+from p2plend.identity.kyc import (
+    DocumentIndex,
+    RealNameSummary,
+    VerifiedIdentity,
+    document_index,
+    document_index_of,
+    verified_identity,
+    verify_real_name,
+)
 from p2plend.identity.models import User
 from p2plend.identity.permissions import Permission, Role
+from p2plend.identity.pii import mask_id_number, mask_name
 from p2plend.identity.sms import SmsCodeSent
 from p2plend.identity.totp import (
     TotpEnrollment,
@@ -53,12 +62,14 @@ from p2plend.identity.totp import (
     reset_totp,
     verify_totp,
 )
+from p2plend.identity.validation import age_on
 
 __all__ = [
     "AuthContext",
     "BoundCard",
     "CardView",
     "Client",
+    "DocumentIndex",
     "LoginResult",
     "Permission",
     "Profile",
@@ -72,6 +83,7 @@ __all__ = [
     "UserStatus",
     "VerifiedIdentity",
     "add_role",
+    "age_on",
     "authenticate",
     "begin_totp_enrollment",
     "bind_card",
@@ -80,10 +92,14 @@ __all__ = [
     "confirm_totp_enrollment",
     "create_partner",
     "create_staff",
+    "document_index",
+    "document_index_of",
     "list_cards",
     "list_users",
     "login",
     "logout",
+    "mask_id_number",
+    "mask_name",
     "phone_of",
     "profile",
     "register",

@@ -176,6 +176,41 @@ TEMPLATES: dict[str, Template] = {
                 "If this was not you, change your password.",
             ),
         ),
+        _t(
+            "application_info_requested",
+            ("application_id", "message"),
+            (
+                "借款申请需补充材料",
+                "您的借款申请（编号{application_id}）需要补充信息：{message} 请登录后补充并重新提交。",
+            ),
+            (
+                "More information needed",
+                "Your loan application no. {application_id} needs more information: {message} "
+                "Sign in to add it and resubmit.",
+            ),
+        ),
+        _t(
+            "application_approved",
+            ("application_id", "amount"),
+            (
+                "借款申请已通过审核",
+                "您的借款申请（编号{application_id}，{amount}元）已通过审核并进入发布流程，筹标结果以平台通知为准。",
+            ),
+            (
+                "Loan application approved",
+                "Your loan application no. {application_id} (CNY {amount}) was approved and is being listed; "
+                "whether it is funded depends on lenders.",
+            ),
+        ),
+        _t(
+            "application_rejected",
+            ("application_id",),
+            ("借款申请未通过", "很抱歉，您的借款申请（编号{application_id}）未通过审核。"),
+            (
+                "Loan application declined",
+                "We are sorry: your loan application no. {application_id} was declined.",
+            ),
+        ),
     )
 }
 

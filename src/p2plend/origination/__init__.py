@@ -1,0 +1,1 @@
+"""Origination: products, applications, credit scoring, review, pricing, caps."""
