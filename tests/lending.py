@@ -6,8 +6,10 @@ custodian's books and the ledger agree and reconciliation is part of every check
 
 from collections.abc import Sequence
 from dataclasses import replace
+from datetime import date
 from decimal import Decimal
 
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from p2plend import clock
@@ -15,12 +17,17 @@ from p2plend.custody import service as custody
 from p2plend.custody.simulated.bank import SimulatedBank
 from p2plend.identity import records
 from p2plend.identity.permissions import Role
+from p2plend.ledger import service as ledger
 from p2plend.marketplace import service as marketplace
-from p2plend.marketplace.models import Loan
-from p2plend.schedules.service import Method
+from p2plend.marketplace.models import Bid, Holding, Loan
+from p2plend.schedules.service import Method, PartialPrepaymentChoice
 from p2plend.servicing import service as servicing
+from p2plend.servicing.models import Repayment
 from p2plend.suitability import service as suitability
-from tests import builders
+from tests import builders, invariants
+from tests.custody.conftest import deposit
+
+__all__ = ["deposit"]
 
 DISCLOSURE = {
     "borrower_type": "person",
@@ -95,14 +102,30 @@ def make_investor(
     return user.id
 
 
-def deposit(
-    session_factory: sessionmaker[Session], bank: SimulatedBank, user_id: int, card_id: int, amount: int
-) -> None:
+def make_investors(
+    session_factory: sessionmaker[Session], bank: SimulatedBank, balances: Sequence[int], *, points: int = 90
+) -> list[int]:
+    """Many investors at once (as ``make_investor``): users, cards, custody accounts,
+    assessments and deposit orders in one transaction; then the bank takes every payment
+    and its callbacks credit the deposits."""
+    answers = builders.answers_scoring(points)
+    orders: list[str] = []
     with session_factory.begin() as session:
-        order_no = custody.start_deposit(
-            session, user_id, amount=amount, card_id=card_id, custodian=bank
-        ).order_no
-    bank.confirm_deposit_payment(order_no)
+        ids = []
+        for balance in balances:
+            user, card_id = builders.make_custody_user(session, bank)
+            suitability.submit_assessment(session, user.id, answers)
+            ids.append(user.id)
+            if balance:
+                orders.append(
+                    custody.start_deposit(
+                        session, user.id, amount=balance, card_id=card_id, custodian=bank
+                    ).order_no
+                )
+    for order_no in orders:
+        bank.confirm_deposit_payment(order_no, deliver=False)
+    bank.deliver_pending()
+    return ids
 
 
 def card_of(session_factory: sessionmaker[Session], user_id: int) -> int:
@@ -112,6 +135,11 @@ def card_of(session_factory: sessionmaker[Session], user_id: int) -> int:
         return identity.list_cards(session, user_id)[0].id
 
 
+def create_listing(session_factory: sessionmaker[Session], terms: marketplace.NewListing) -> int:
+    with session_factory.begin() as session:
+        return marketplace.create_listing(session, terms, actor_id=None).id
+
+
 def open_listing(session_factory: sessionmaker[Session], terms: marketplace.NewListing) -> int:
     with session_factory.begin() as session:
         loan = marketplace.create_listing(session, terms, actor_id=None)
@@ -119,9 +147,18 @@ def open_listing(session_factory: sessionmaker[Session], terms: marketplace.NewL
         return loan.id
 
 
-def bid(session_factory: sessionmaker[Session], investor_id: int, loan_id: int, amount: int) -> int:
+def bid(
+    session_factory: sessionmaker[Session],
+    investor_id: int,
+    loan_id: int,
+    amount: int,
+    *,
+    fill_remaining: bool = True,
+) -> int:
     with session_factory.begin() as session:
-        return marketplace.place_bid(session, investor_id=investor_id, loan_id=loan_id, amount=amount).id
+        return marketplace.place_bid(
+            session, investor_id=investor_id, loan_id=loan_id, amount=amount, fill_remaining=fill_remaining
+        ).id
 
 
 def disburse(session_factory: sessionmaker[Session], bank: SimulatedBank, loan_id: int) -> Loan:
@@ -148,5 +185,77 @@ def funded_loan(
     return loan_id
 
 
+def repay(
+    session_factory: sessionmaker[Session],
+    bank: SimulatedBank,
+    loan_id: int,
+    borrower_id: int,
+    amount: int | None = None,
+) -> Repayment:
+    with session_factory.begin() as session:
+        return servicing.repay(session, loan_id, payer_id=borrower_id, custodian=bank, amount=amount)
+
+
+def repay_early(
+    session_factory: sessionmaker[Session],
+    bank: SimulatedBank,
+    loan_id: int,
+    borrower_id: int,
+    principal: int | None = None,
+    choice: PartialPrepaymentChoice = PartialPrepaymentChoice.LOWER_INSTALLMENT,
+) -> Repayment:
+    with session_factory.begin() as session:
+        return servicing.repay_early(
+            session, loan_id, payer_id=borrower_id, custodian=bank, principal=principal, choice=choice
+        )
+
+
 def go_to(day: object) -> None:
     clock.current().set_business_date(day)  # type: ignore[attr-defined]
+
+
+def next_due_date(session_factory: sessionmaker[Session], loan_id: int) -> date:
+    with session_factory() as session:
+        return servicing.amount_due(session, loan_id).installments[0].due_date
+
+
+# --- checks ------------------------------------------------------------------------------
+
+
+def holdings_total(session: Session, loan_id: int) -> int:
+    return int(
+        session.scalar(
+            select(func.coalesce(func.sum(Holding.principal_outstanding), 0)).where(
+                Holding.loan_id == loan_id
+            )
+        )
+        or 0
+    )
+
+
+def frozen_bids_of(session: Session, investor_id: int) -> int:
+    return int(
+        session.scalar(
+            select(func.coalesce(func.sum(Bid.amount), 0)).where(
+                Bid.investor_id == investor_id, Bid.status == "frozen"
+            )
+        )
+        or 0
+    )
+
+
+def assert_loan_sound(session_factory: sessionmaker[Session], *loan_ids: int) -> None:
+    """After every step: R26 (holdings sum to the outstanding principal, which the unpaid
+    schedule still owes), the ledger invariants and the bank's books equal to the ledger."""
+    with session_factory() as session:
+        for loan_id in loan_ids:
+            loan = marketplace.get_loan(session, loan_id)
+            assert holdings_total(session, loan_id) == loan.principal_outstanding
+            unpaid = [r for r in servicing.schedule(session, loan_id) if r.status == "due"]
+            assert sum(r.principal - r.paid_principal for r in unpaid) == loan.principal_outstanding
+        invariants.assert_books_sound(session)
+
+
+def balances(session_factory: sessionmaker[Session], user_id: int) -> ledger.Balances:
+    with session_factory() as session:
+        return ledger.user_balances(session, user_id)

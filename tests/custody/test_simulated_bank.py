@@ -2,12 +2,13 @@
 
 from collections.abc import Callable
 
+import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
 from p2plend import clock
 from p2plend.custody import service as custody
 from p2plend.custody.port import TransferLeg
-from p2plend.custody.simulated.bank import SimulatedBank, bank_database_url
+from p2plend.custody.simulated.bank import BankInstructionReused, SimulatedBank, bank_database_url
 from tests.custody.conftest import Depositor
 
 
@@ -29,7 +30,11 @@ def test_transfer_between_sub_accounts_is_idempotent_and_never_overdraws(
     assert bank.transfer("T2", [TransferLeg(b, a, 301)]) == "failed"  # the bank never overdraws
     # All legs or none: the second leg would overdraw, so the first does not move either.
     assert bank.transfer("T3", [TransferLeg(b, a, 100), TransferLeg(b, a, 201)]) == "failed"
-    assert bank.transfer("T3", [TransferLeg(b, a, 100)]) == "failed"  # a replay answers the first outcome
+    assert bank.transfer("T3", [TransferLeg(b, a, 100), TransferLeg(b, a, 201)]) == "failed"  # replayed
+    with pytest.raises(BankInstructionReused):  # the same number for other legs is refused
+        bank.transfer("T3", [TransferLeg(b, a, 100)])
+    with pytest.raises(BankInstructionReused):
+        bank.transfer("T1", [TransferLeg(a, b, 299)])
     assert bank.transfer("T4", [TransferLeg(b, a, 100), TransferLeg(b, a, 200)]) == "succeeded"
     assert (bank.balances()[a], bank.balances()[b]) == (1_000, 0)
     state = bank.query_order("T2.1")

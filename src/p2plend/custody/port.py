@@ -92,7 +92,8 @@ class Custodian(Protocol):
     def transfer(self, instruction_no: str, legs: Sequence[TransferLeg]) -> OrderStatus:
         """Move money between sub-accounts at the bank: all legs, in order, or none
         (批量转账: a disbursement, a repayment's split among holders). Idempotent per
-        instruction: a replay answers the first outcome and moves nothing."""
+        instruction: a replay answers the first outcome and moves nothing; the same number
+        with other legs is refused."""
         ...
 
     def statement(self, day: date) -> Statement: ...

@@ -304,6 +304,16 @@ def place_bid(
         ref_id=bid.id,
         memo=f"bid on loan {loan.id}",
     )
+    # R16 across listings: the loan lock does not stop this investor's concurrent bid on
+    # another listing, but the freeze above holds their account rows until commit, so such
+    # a bid waits at its own freeze and then, here, sees this one and is refused over the cap.
+    suitability.require_may_lend(
+        session,
+        investor_id,
+        risk_class=loan.risk_class,
+        outstanding_fen=lending_outstanding(session, investor_id) - filled,
+        amount_fen=filled,
+    )
     loan.funded += filled
     if loan.funded == loan.amount:
         loan.status = FUNDED

@@ -75,8 +75,11 @@ def fix_schedule(session: Session, loan: Loan) -> None:
     _write_schedule(session, loan, build_schedule(terms_of(loan)), version=1)
 
 
-def _write_schedule(session: Session, loan: Loan, rows: list[Installment], *, version: int) -> None:
-    session.add_all(
+def _write_schedule(
+    session: Session, loan: Loan, rows: list[Installment], *, version: int
+) -> list[ScheduledInstallment]:
+    fee = _management_fee(loan)
+    written = [
         ScheduledInstallment(
             loan_id=loan.id,
             schedule_version=version,
@@ -84,12 +87,18 @@ def _write_schedule(session: Session, loan: Loan, rows: list[Installment], *, ve
             due_date=row.due_date,
             principal=row.principal,
             interest=row.interest,
-            fee=_management_fee(loan),
+            fee=fee,
             status=DUE,
         )
         for row in rows
-    )
+    ]
+    for row in written:
+        if row.principal == row.interest == row.fee == 0:
+            # Nothing to pay (an interest-first month at 0 %): never "due", never overdue.
+            row.status, row.paid_on = PAID, row.due_date
+    session.add_all(written)
     session.flush()
+    return written
 
 
 def _management_fee(loan: Loan) -> int:
@@ -183,6 +192,20 @@ def repay(
     for row in rows:
         if row.owed == 0:
             row.status, row.paid_on = PAID, today
+    audit.record(
+        session,
+        actor_id=payer_id,
+        action="loan.repaid",
+        object_type="loan",
+        object_id=loan.id,
+        details={
+            "amount": yuan_str(amount),
+            "installments": [r.number for r in rows],
+            "principal": yuan_str(principal),
+            "interest": yuan_str(interest),
+            "fee": yuan_str(fee),
+        },
+    )
     repayment = _record(
         session,
         loan,
@@ -227,6 +250,9 @@ class EarlyRepayment:
     interest: int  # the current period's, only up to today
     fee: int  # the prepayment fee, to the holders
     schedule: list[Installment]
+    # Interest of the current installment paid ahead (``repay`` of part of it) and not
+    # used against ``interest``: it counts as paid on the rescheduled current installment.
+    carried_interest: int = 0
 
     @property
     def total(self) -> int:
@@ -241,8 +267,8 @@ def early_repayment_quote(
     choice: PartialPrepaymentChoice = PartialPrepaymentChoice.LOWER_INSTALLMENT,
 ) -> EarlyRepayment:
     loan = marketplace.get_loan(session, loan_id)
-    _, rows, on = _early_position(session, loan)
-    return _early(loan, rows, on, principal, choice)
+    unpaid, rows, on = _early_position(session, loan)
+    return _early(loan, rows, on, principal, choice, paid_interest=unpaid[0].paid_interest)
 
 
 def repay_early(
@@ -258,11 +284,19 @@ def repay_early(
     current period's interest only up to today and the loan's prepayment fee (DOMAIN.md §2.6)."""
     loan = _serviced_loan(session, loan_id, payer_id)
     unpaid, rows, on = _early_position(session, loan)
-    early = _early(loan, rows, on, principal, choice)
+    current = unpaid[0]
+    early = _early(loan, rows, on, principal, choice, paid_interest=current.paid_interest)
     for row in unpaid:
         row.status = SUPERSEDED
     session.flush()
-    _write_schedule(session, loan, early.schedule, version=unpaid[0].schedule_version + 1)
+    written = _write_schedule(session, loan, early.schedule, version=current.schedule_version + 1)
+    if written:
+        # What was paid ahead on the current installment stays paid on its replacement.
+        written[0].paid_interest = early.carried_interest
+        written[0].paid_fee = min(current.paid_fee, written[0].fee)
+        if written[0].owed == 0:
+            written[0].status, written[0].paid_on = PAID, clock.today()
+        session.flush()
     repayment = _record(
         session,
         loan,
@@ -291,17 +325,31 @@ def repay_early(
 
 
 def _early(
-    loan: Loan, rows: list[Installment], on: date, principal: int | None, choice: PartialPrepaymentChoice
+    loan: Loan,
+    rows: list[Installment],
+    on: date,
+    principal: int | None,
+    choice: PartialPrepaymentChoice,
+    *,
+    paid_interest: int = 0,
 ) -> EarlyRepayment:
+    """``paid_interest``: the current installment's interest already paid ahead, which counts
+    towards the interest accrued to today (never refunded: as for an installment paid ahead)."""
     terms = terms_of(loan)
     fee_rate = Decimal(loan.prepayment_fee_rate)
     if principal is None or principal == loan.principal_outstanding:
         full = full_early_repayment(terms, rows, on, fee_rate=fee_rate)
-        return EarlyRepayment("early_full", full.principal, full.interest, full.fee, [])
+        return EarlyRepayment(
+            "early_full", full.principal, max(full.interest - paid_interest, 0), full.fee, []
+        )
     if principal <= 0:
         raise InvalidRepayment("An early repayment is a positive amount.")
     part = partial_early_repayment(terms, rows, on, principal, choice, fee_rate=fee_rate)
-    return EarlyRepayment("early_partial", part.principal, part.interest, part.fee, part.schedule)
+    used = min(paid_interest, part.interest)
+    carried = min(paid_interest - used, part.schedule[0].interest)
+    return EarlyRepayment(
+        "early_partial", part.principal, part.interest - used, part.fee, part.schedule, carried
+    )
 
 
 def _early_position(
@@ -464,7 +512,10 @@ def _instruct_bank(
         platform_sub = custody.open_platform_fee_account(session, custodian).sub_account_no
         legs.append(TransferLeg(borrower_sub, platform_sub, platform_income))
     if legs:
-        marketplace.bank_transfer(custodian, f"RPY{repayment.id}", legs)
+        # Numbered within the loan (under its lock), not by the row id: a retry after a
+        # rollback gets the same number, so the bank replays instead of paying twice.
+        number = session.scalar(select(func.count(Repayment.id)).where(Repayment.loan_id == loan.id))
+        marketplace.bank_transfer(custodian, f"RPY{loan.id}-{number}", legs)
 
 
 def _settle_if_repaid(session: Session, loan: Loan) -> None:

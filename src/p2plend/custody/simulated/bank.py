@@ -57,6 +57,10 @@ class BankOrderFinished(Conflict):
     code = "bank_order_finished"
 
 
+class BankInstructionReused(Conflict):
+    code = "bank_instruction_reused"
+
+
 class _ShortOfFunds(Exception):
     """A leg of a batch transfer would overdraw: the whole batch is undone."""
 
@@ -215,24 +219,11 @@ class SimulatedBank:
         with self._books() as session:
             first = self._order(session, f"{instruction_no}.1")
             if first is not None:
+                self._refuse_other_legs(session, instruction_no, legs, first)
                 return first.status  # type: ignore[return-value]
             try:
                 with session.begin_nested():
-                    for n, leg in enumerate(legs, 1):
-                        order = self._add_order(
-                            session,
-                            order_no=f"{instruction_no}.{n}",
-                            kind="transfer",
-                            sub_account_no=leg.from_sub,
-                            amount=leg.amount,
-                            fee=0,
-                            card=None,
-                        )
-                        order.counterparty_no = leg.to_sub
-                        if not self._debit(session, leg.from_sub, leg.amount, "transfer_out", order.order_no):
-                            raise _ShortOfFunds
-                        self._credit(session, leg.to_sub, leg.amount, "transfer_in", order.order_no)
-                        self._finish(order, "succeeded")
+                    self._move(session, instruction_no, legs)
             except _ShortOfFunds:
                 # Nothing moved: record the refusal once, under the instruction's first leg.
                 order = self._add_order(
@@ -247,6 +238,81 @@ class SimulatedBank:
                 self._finish(order, "failed", "insufficient balance")
                 return "failed"
             return "succeeded"
+
+    def _move(self, session: Session, instruction_no: str, legs: Sequence[TransferLeg]) -> None:
+        """Apply a batch: one conditional update per sub-account for its net change (the bank
+        never overdraws), then the orders and the journal lines, written together."""
+        net: dict[str, int] = {}
+        for leg in legs:
+            net[leg.from_sub] = net.get(leg.from_sub, 0) - leg.amount
+            net[leg.to_sub] = net.get(leg.to_sub, 0) + leg.amount
+        ids = dict(
+            session.execute(
+                select(BankSubAccount.account_no, BankSubAccount.id).where(BankSubAccount.account_no.in_(net))
+            ).all()
+        )
+        unknown = sorted(set(net) - set(ids))
+        if unknown:
+            raise NotFound(f"The bank has no sub-account {unknown[0]}.", details={"sub_account": unknown[0]})
+        for account_no in sorted(net, key=ids.__getitem__):  # a fixed order: no deadlocks
+            result = session.execute(
+                update(BankSubAccount)
+                .where(BankSubAccount.id == ids[account_no], BankSubAccount.balance + net[account_no] >= 0)
+                .values(balance=BankSubAccount.balance + net[account_no])
+            )
+            if result.rowcount != 1:  # type: ignore[attr-defined]
+                raise _ShortOfFunds
+        now, today = clock.now(), clock.today()
+        for n, leg in enumerate(legs, 1):
+            order_no = f"{instruction_no}.{n}"
+            session.add(
+                BankOrder(
+                    order_no=order_no,
+                    kind="transfer",
+                    status="succeeded",
+                    sub_account_no=leg.from_sub,
+                    counterparty_no=leg.to_sub,
+                    amount=leg.amount,
+                    fee=0,
+                    created_at=now,
+                    finished_at=now,
+                )
+            )
+            for account_no, amount, kind in (
+                (leg.from_sub, -leg.amount, "transfer_out"),
+                (leg.to_sub, leg.amount, "transfer_in"),
+            ):
+                session.add(
+                    BankTransaction(
+                        sub_account_id=ids[account_no],
+                        amount=amount,
+                        value_date=today,
+                        kind=kind,
+                        order_no=order_no,
+                        created_at=now,
+                    )
+                )
+        session.flush()
+
+    def _refuse_other_legs(
+        self, session: Session, instruction_no: str, legs: Sequence[TransferLeg], first: BankOrder
+    ) -> None:
+        """A replay must be the same instruction: a number reused for other legs is refused."""
+        if first.status == "failed":
+            same = first.sub_account_no == legs[0].from_sub and first.amount == sum(
+                leg.amount for leg in legs
+            )
+        else:
+            orders = session.scalars(
+                select(BankOrder).where(BankOrder.order_no.like(f"{instruction_no}.%")).order_by(BankOrder.id)
+            ).all()
+            done = [(o.sub_account_no, o.counterparty_no, o.amount) for o in orders]
+            same = done == [(leg.from_sub, leg.to_sub, leg.amount) for leg in legs]
+        if not same:
+            raise BankInstructionReused(
+                f"Instruction {instruction_no} was already given with other legs.",
+                details={"instruction": instruction_no},
+            )
 
     def statement(self, day: date) -> Statement:
         with self._books() as session:
