@@ -1,14 +1,20 @@
 """The ``p2plend`` command: operators' and staff's entry point to the same services the
 API uses. Every command exits non-zero with a one-line reason when it refuses."""
 
+import json
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
+from rich.measure import Measurement
+from rich.segment import Segment, Segments
+from rich.table import Table
 from sqlalchemy.orm import Session, sessionmaker
 
 from p2plend import migrate
@@ -17,11 +23,18 @@ from p2plend.config import get_settings
 from p2plend.custody import service as custody
 from p2plend.custody.port import Custodian
 from p2plend.db import make_engine, make_session_factory, transaction
-from p2plend.errors import DomainError
+from p2plend.errors import DomainError, PermissionDenied
 from p2plend.ledger import service as ledger
+from p2plend.marketplace import service as marketplace
 from p2plend.money import format_cny
+from p2plend.origination import service as origination
+from p2plend.origination.vocabulary import STATUSES
+from p2plend.schedules import calculator
+from p2plend.schedules.service import Installment, Terms, build_schedule
+from p2plend.servicing import service as servicing
 
 if TYPE_CHECKING:
+    from p2plend.marketplace.models import Loan
     from p2plend.sim import demo as demo_data
 
 app = typer.Typer(
@@ -37,6 +50,16 @@ app.add_typer(db_app, name="db")
 app.add_typer(ledger_app, name="ledger")
 app.add_typer(custody_app, name="custody")
 app.add_typer(audit_app, name="audit")
+listings_app = typer.Typer(help="The market's listings (借款标): the daily 流标 run.", no_args_is_help=True)
+loans_app = typer.Typer(help="Listings and loans (标的管理): open, withdraw, disburse.", no_args_is_help=True)
+app.add_typer(listings_app, name="listings")
+app.add_typer(loans_app, name="loans")
+products_app = typer.Typer(help="Loan products (借款产品) and their versioned terms.", no_args_is_help=True)
+lpr_app = typer.Typer(help="The one-year LPR table (R29: cost ≤ 4 × LPR).", no_args_is_help=True)
+applications_app = typer.Typer(help="Loan applications (借款申请).", no_args_is_help=True)
+app.add_typer(products_app, name="products")
+app.add_typer(lpr_app, name="lpr")
+app.add_typer(applications_app, name="applications")
 
 # Soft wrap: reports are read by people and by scripts; a narrow or piped terminal must
 # neither wrap nor cut a line (an amount cut to "¥1,…" would be worse than useless).
@@ -165,6 +188,267 @@ def _print_lines(lines: Iterable[str]) -> None:
         err_console.print("  " + line, markup=False, highlight=False)
 
 
+# --- origination ------------------------------------------------------------------------------
+
+
+def _percent(rate: Decimal) -> str:
+    return f"{(rate * 100).quantize(Decimal('0.01'))}%"
+
+
+@products_app.command("list")
+def products_list() -> None:
+    """Every product with its current version: limits, methods, rate range, names."""
+    with business_act() as session:
+        products = origination.list_products(session)
+    console.print("code  kind  version  amount  term  methods  rates  fees  status  name", markup=False)
+    for p in products:
+        t = p.current.terms
+        term = f"{t.term_min_months}-{t.term_max_months}m" + (
+            f"|{t.term_min_days}-{t.term_max_days}d" if t.day_terms_allowed else ""
+        )
+        rates = f"{_percent(min(g.rate_min for g in t.grades))}-{_percent(max(g.rate_max for g in t.grades))}"
+        fee_rates = [g.service_fee_rate for g in t.grades]
+        fees = f"{_percent(min(fee_rates))}-{_percent(max(fee_rates))}"
+        console.print(
+            "  ".join(
+                (
+                    p.code,
+                    p.kind,
+                    f"v{p.current.version}",
+                    f"{format_cny(t.amount_min)}-{format_cny(t.amount_max)}",
+                    term,
+                    ",".join(m.value for m in t.methods),
+                    rates,
+                    fees,
+                    "active" if p.active else "inactive",
+                    f"{p.name_zh} / {p.name_en}",
+                )
+            ),
+            markup=False,
+            highlight=False,
+        )
+
+
+@lpr_app.command("list")
+def lpr_list() -> None:
+    """The one-year LPR fixings, newest first, with the 4 × LPR cap each sets."""
+    with business_act() as session:
+        history = origination.lpr_history(session)
+    for row in history:
+        console.print(
+            f"{row.effective_date.isoformat()}  {_percent(row.rate)}  cap {_percent(row.rate * 4)}",
+            markup=False,
+            highlight=False,
+        )
+
+
+@lpr_app.command("add")
+def lpr_add(
+    day: Annotated[
+        datetime, typer.Option("--date", formats=["%Y-%m-%d"], help="Effective date (YYYY-MM-DD).")
+    ],
+    rate: Annotated[str, typer.Option(help='The one-year LPR as a fraction: "0.03" is 3.00 %.')],
+) -> None:
+    """Record a new one-year LPR fixing (the console acts as staff)."""
+    try:
+        value = Decimal(rate)
+    except InvalidOperation as exc:
+        err_console.print(f"error: --rate is a decimal fraction such as 0.03, not {rate!r}", markup=False)
+        raise typer.Exit(2) from exc
+    with business_act() as session:
+        added = origination.add_lpr(session, actor_id=None, effective_date=day.date(), rate=value)
+    console.print(
+        f"LPR {_percent(added.rate)} from {added.effective_date.isoformat()} (cap {_percent(added.rate * 4)})"
+    )
+
+
+@applications_app.command("list")
+def applications_list(
+    status: Annotated[
+        str | None,
+        typer.Option(
+            help="submitted, under_review, info_requested, awaiting_second_approval, "
+            "approved, listed, rejected or cancelled."
+        ),
+    ] = None,
+    limit: Annotated[int, typer.Option(min=1, max=200, help="At most this many.")] = 50,
+) -> None:
+    """Applications, the oldest first for a status (a queue), else the newest first."""
+    if status is not None and status not in STATUSES:
+        err_console.print(f"error: --status is one of {', '.join(STATUSES)}", markup=False)
+        raise typer.Exit(2)
+    with business_act() as session:
+        rows = origination.for_review(session, statuses=None if status is None else [status], limit=limit)
+    console.print(
+        "id  status  channel  borrower  amount  term  purpose  grade  score  submitted", markup=False
+    )
+    for a in rows:
+        term = f"{a.term_months}m" if a.term_months is not None else f"{a.term_days}d"
+        console.print(
+            "  ".join(
+                (
+                    str(a.id),
+                    a.status,
+                    a.channel,
+                    f"user:{a.borrower_id}",
+                    format_cny(a.amount),
+                    term,
+                    a.purpose,
+                    a.approved_grade or a.grade or "-",
+                    "-" if a.score is None else str(a.score),
+                    a.submitted_at.isoformat(timespec="seconds"),
+                )
+            ),
+            markup=False,
+            highlight=False,
+        )
+    if not rows:
+        console.print("no applications", markup=False)
+
+
+# --- lending: listings and loans ---------------------------------------------------------------
+
+_LOAN_STATES = ("pending", "open", "funded", "disbursed", "settled", "failed", "withdrawn")
+
+
+def _beijing(moment: datetime | None) -> str:
+    """A timestamp as the business reads it: Beijing time, to the minute."""
+    from p2plend import clock
+
+    return moment.astimezone(clock.BUSINESS_TZ).strftime("%Y-%m-%d %H:%M") if moment else "-"
+
+
+@listings_app.command("expire")
+def listings_expire() -> None:
+    """流标: fail every open listing past its funding deadline; every frozen bid is returned (R8).
+
+    One line per failed listing, then the count; exit 0. Run daily: a second run finds none.
+    """
+    with business_act() as session:
+        failed = marketplace.fail_expired_listings(session)
+        lines = []
+        for loan_id in failed:
+            loan = marketplace.get_loan(session, loan_id)
+            lines.append(
+                f"listing {loan.id} failed (流标): funded {format_cny(loan.funded)} "
+                f"of {format_cny(loan.amount)}, every bid returned; {loan.title}"
+            )
+    for line in lines:
+        console.print(line, markup=False, highlight=False)
+    console.print(f"{len(lines)} listing(s) failed", markup=False, highlight=False)
+
+
+@loans_app.command("list")
+def loans_list(
+    status: Annotated[
+        str | None,
+        typer.Option(help="Only this status: " + ", ".join(_LOAN_STATES) + ".", show_default=False),
+    ] = None,
+    limit: Annotated[int, typer.Option(min=1, max=10_000, help="At most this many, newest first.")] = 200,
+) -> None:
+    """Listings and loans, newest first: one line each (id, status, amounts, rate, term, borrower)."""
+    if status is not None and status not in _LOAN_STATES:
+        err_console.print(f"error: unknown status {status!r}; known: {', '.join(_LOAN_STATES)}")
+        raise typer.Exit(2)
+    with business_act() as session:
+        lines = [
+            _loan_line(loan)
+            for loan in marketplace.loans(session, statuses=[status] if status else None, limit=limit)
+        ]
+    console.print(
+        "id  status  amount  funded  outstanding  rate  term  grade/class  borrower  deadline  title",
+        markup=False,
+        highlight=False,
+    )
+    for line in lines:
+        console.print(line, markup=False, highlight=False)
+
+
+def _loan_line(loan: "Loan") -> str:
+    term = f"{loan.term_months}m" if loan.term_months is not None else f"{loan.term_days}d"
+    return "  ".join(
+        (
+            str(loan.id),
+            loan.status,
+            format_cny(loan.amount),
+            format_cny(loan.funded),
+            format_cny(loan.principal_outstanding),
+            f"{(Decimal(loan.annual_rate) * 100).quantize(Decimal('0.01'))}%",
+            term,
+            f"{loan.grade}/{loan.risk_class}",
+            f"user:{loan.borrower_id}",
+            _beijing(loan.deadline),
+            loan.title,
+        )
+    )
+
+
+def _listing_manager(session: Session, phone: str) -> int:
+    """The staff member acting, by phone: active, with a confirmed authenticator and the
+    permission to manage listings (``staff:applications:review``), as the staff API asks."""
+    from p2plend.identity import service as identity
+    from p2plend.identity.permissions import permissions_for
+
+    user_id = identity.user_id_by_phone(session, phone)
+    officer = identity.profile(session, user_id)
+    granted = permissions_for(officer.roles, totp_enabled=officer.totp_enabled)
+    if officer.status != "active" or identity.Permission.STAFF_APPLICATIONS_REVIEW not in granted:
+        raise PermissionDenied(
+            "This user may not manage listings (active staff with staff:applications:review and 2FA).",
+            details={"permission": identity.Permission.STAFF_APPLICATIONS_REVIEW.value},
+        )
+    return user_id
+
+
+Officer = Annotated[
+    str, typer.Option("--officer", help="Phone of the staff member acting (staff:applications:review).")
+]
+LoanIdArgument = Annotated[int, typer.Argument(min=1, help="The loan's id (`p2plend loans list`).")]
+
+
+@loans_app.command("open")
+def loans_open(loan_id: LoanIdArgument, officer: Officer) -> None:
+    """发布: a pending listing takes bids from now until its funding deadline."""
+    with business_act() as session:
+        loan = marketplace.open_listing(session, loan_id, actor_id=_listing_manager(session, officer))
+        line = f"loan {loan.id} open for bids until {_beijing(loan.deadline)} (Beijing time)"
+    console.print(line, markup=False, highlight=False)
+
+
+@loans_app.command("withdraw")
+def loans_withdraw(
+    loan_id: LoanIdArgument,
+    officer: Officer,
+    reason: Annotated[str, typer.Option(help="Why (kept on the loan and in the audit log).")],
+) -> None:
+    """撤标: take a pending, open or funded listing down; every frozen bid is returned in full."""
+    with business_act() as session:
+        loan = marketplace.withdraw_listing(
+            session, loan_id, actor_id=_listing_manager(session, officer), reason=reason
+        )
+        line = f"loan {loan.id} withdrawn: {format_cny(loan.funded)} of bids returned"
+    console.print(line, markup=False, highlight=False)
+
+
+@loans_app.command("disburse")
+def loans_disburse(loan_id: LoanIdArgument, officer: Officer) -> None:
+    """满标复审 → 放款: disburse a funded listing through the custodian bank.
+
+    Each investor's bid goes from their sub-account to the borrower's, the service fee to the
+    platform; holdings record the claims and the schedule is fixed, in one transaction.
+    """
+    with custodian_bank() as (factory, bank), business_act(factory) as session:
+        loan = servicing.disburse_loan(session, loan_id, bank, actor_id=_listing_manager(session, officer))
+        holders = len(marketplace.holdings_of_loan(session, loan.id))
+        rows = servicing.schedule(session, loan.id)
+        line = (
+            f"loan {loan.id} disbursed on {loan.value_date}: {format_cny(loan.amount)} "
+            f"to user:{loan.borrower_id}, service fee {format_cny(loan.service_fee)}, "
+            f"{holders} holding(s), {len(rows)} installment(s) from {rows[0].due_date if rows else '-'}"
+        )
+    console.print(line, markup=False, highlight=False)
+
+
 @app.command("demo")
 def demo(
     seed_only: Annotated[
@@ -236,6 +520,131 @@ def totp_code(
     except (ValueError, TypeError) as exc:
         err_console.print("error: not a base32 TOTP secret")
         raise typer.Exit(2) from exc
+
+
+# Which option a calculator refusal is about (``details["field"]`` of the domain error).
+_CALC_OPTION_OF_FIELD = {
+    "method": "--method",
+    "annual_rate": "--annual-rate",
+    "term": "--months/--days",
+    "months": "--months",
+    "days": "--days",
+    "start_date": "--start-date",
+}
+_METHOD_LABELS = {
+    "equal-installment": "等额本息 equal installment",
+    "equal-principal": "等额本金 equal principal",
+    "interest-first": "先息后本 interest first, principal at maturity",
+    "bullet": "一次性还本付息 bullet: principal and interest at maturity",
+}
+
+
+@app.command("calc")
+def calc(
+    *,
+    method: Annotated[
+        str | None,
+        typer.Option(
+            help="equal-installment, equal-principal, interest-first or bullet.", show_default=False
+        ),
+    ] = None,
+    principal: Annotated[str | None, typer.Option(help='Yuan, e.g. "10000.00".', show_default=False)] = None,
+    annual_rate: Annotated[
+        str | None, typer.Option("--annual-rate", help='A fraction: "0.12" is 12 %.', show_default=False)
+    ] = None,
+    months: Annotated[str | None, typer.Option(help="Term in months, 1–360.", show_default=False)] = None,
+    days: Annotated[
+        str | None, typer.Option(help="Term in days, 1–3650 (bullet only).", show_default=False)
+    ] = None,
+    start_date: Annotated[
+        str | None,
+        typer.Option(
+            "--start-date", help="Value date YYYY-MM-DD (default: business date).", show_default=False
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object instead of a table.")] = False,
+) -> None:
+    """Repayment calculator (借款计算器): a loan's schedule, by the same math as every loan.
+
+    Exits 2 with a one-line reason on bad input. Needs no database.
+    """
+    for required, value in (("--method", method), ("--principal", principal), ("--annual-rate", annual_rate)):
+        if value is None:
+            err_console.print(f"[red]error[/red] missing {required}")
+            raise typer.Exit(2)
+    try:
+        terms = calculator.read_terms(
+            method=method,
+            principal=principal,
+            annual_rate=annual_rate,
+            months=months,
+            days=days,
+            start_date=start_date,
+        )
+        rows = build_schedule(terms)
+    except DomainError as exc:
+        field = exc.details.get("field")
+        option = "--principal" if exc.code == "invalid_amount" else _CALC_OPTION_OF_FIELD.get(str(field))
+        where = f" ({option})" if option else ""
+        err_console.print(f"[red]error[/red] {exc.code}{where}: {escape(exc.message)}")
+        raise typer.Exit(2) from exc
+    view = calculator.schedule_view(terms, rows)
+    if as_json:
+        text = json.dumps(view, ensure_ascii=False, indent=2)
+        console.print(text, markup=False, highlight=False, emoji=False)
+        return
+    _print_schedule(terms, rows, view)
+
+
+def _print_schedule(terms: Terms, rows: list[Installment], view: calculator.ScheduleView) -> None:
+    term = f"{terms.months} month(s)" if terms.months is not None else f"{terms.days} day(s)"
+    console.print(
+        f"{_METHOD_LABELS[view['method']]}: principal {format_cny(terms.principal)}, "
+        f"annual rate {view['annual_rate']}, {term} from {view['start_date']}",
+        markup=False,
+        highlight=False,
+    )
+    table = Table("period", "due date", "payment", "principal", "interest", "remaining")
+    for column in table.columns[2:]:
+        column.justify = "right"
+    for row in rows:
+        table.add_row(
+            str(row.number),
+            row.due_date.isoformat(),
+            format_cny(row.payment),
+            format_cny(row.principal),
+            format_cny(row.interest),
+            format_cny(row.remaining_principal),
+        )
+    # As wide as the table needs, however narrow the terminal: no cell is wrapped or cut.
+    natural = Measurement.get(console, console.options.update_width(10_000), table).maximum
+    lines = console.render_lines(table, console.options.update_width(max(console.width, natural)), pad=False)
+    console.print(Segments(segment for line in lines for segment in [*line, Segment.line()]), end="")
+    console.print(
+        f"total payment {format_cny(sum(r.payment for r in rows))}, "
+        f"total interest {format_cny(sum(r.interest for r in rows))}",
+        markup=False,
+        highlight=False,
+    )
+
+
+@app.command("bench")
+def bench(
+    name: Annotated[str, typer.Argument(help="Which benchmark: repayment.")],
+    holders: Annotated[int, typer.Option(min=1, max=2000, help="Holders of the loan.")] = 100,
+    rounds: Annotated[int, typer.Option(min=1, max=36, help="Installments timed.")] = 6,
+) -> None:
+    """Time a business act against a baseline measured in the same run; print the ratio.
+
+    Runs on a throw-away SQLite database, never on P2PLEND_DATABASE_URL.
+    """
+    from p2plend.sim import bench as benchmarks
+
+    if name != "repayment":
+        err_console.print(f"error: unknown benchmark {name!r}; known: repayment")
+        raise typer.Exit(2)
+    for line in benchmarks.repayment(holders=holders, rounds=rounds).lines():
+        console.print(line, markup=False, highlight=False)
 
 
 @app.command("serve")

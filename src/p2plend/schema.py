@@ -9,6 +9,7 @@ from p2plend.identity import models as identity_models
 from p2plend.ledger import models as ledger_models
 from p2plend.marketplace import models as marketplace_models
 from p2plend.notifications import models as notifications_models
+from p2plend.origination import models as origination_models
 from p2plend.servicing import models as servicing_models
 from p2plend.suitability import models as suitability_models
 
@@ -22,6 +23,7 @@ __all__ = [
     "ledger_models",
     "marketplace_models",
     "notifications_models",
+    "origination_models",
     "servicing_models",
     "suitability_models",
 ]

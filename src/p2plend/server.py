@@ -10,10 +10,15 @@ from p2plend import __version__, logs
 from p2plend.api.errors import install_error_handlers
 from p2plend.api.observability import install_observability
 from p2plend.api.routers import audit as audit_api
+from p2plend.api.routers import calculator as calculator_api
 from p2plend.api.routers import custody as custody_api
 from p2plend.api.routers import identity as identity_api
+from p2plend.api.routers import loans as loans_api
+from p2plend.api.routers import marketplace as marketplace_api
 from p2plend.api.routers import notifications as notifications_api
+from p2plend.api.routers import origination as origination_api
 from p2plend.api.routers import sim_bank as sim_bank_api
+from p2plend.api.routers import statements as statements_api
 from p2plend.api.routers import suitability as suitability_api
 from p2plend.config import Settings, get_settings
 from p2plend.custody import service as custody
@@ -93,6 +98,11 @@ def _api_routers(settings: Settings) -> list[APIRouter]:
         custody_api.router,
         notifications_api.router,
         audit_api.router,
+        origination_api.router,
+        marketplace_api.router,
+        loans_api.router,
+        calculator_api.router,
+        statements_api.router,
     ]
     if settings.environment != "production":
         routers.append(sim_bank_api.router)  # the simulated bank's own pages: demo and tests

@@ -1,7 +1,7 @@
 """The ``p2plend`` command: what operators run, on the test's database, with real exit codes."""
 
 import pytest
-from sqlalchemy import text, update
+from sqlalchemy import func, text, update
 from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner
 
@@ -11,6 +11,10 @@ from p2plend.custody import service as custody
 from p2plend.custody.simulated.models import BankSubAccount, BankTransaction
 from p2plend.identity import service as identity
 from p2plend.ledger import service as ledger
+from p2plend.marketplace import service as marketplace
+from p2plend.money import format_cny
+from p2plend.origination import service as origination
+from p2plend.servicing import service as servicing
 from p2plend.sim import demo
 from tests.audit.test_audit import bypass_guards
 
@@ -41,16 +45,38 @@ def test_demo_seed_only_makes_people_and_money_through_the_bank(
     seeded: Run, session_factory: sessionmaker[Session]
 ) -> None:
     with session_factory() as session:
-        assert identity.list_users(session, page=1, page_size=1).total == 11
-        balances = {
-            person.name: ledger.user_balances(session, identity.user_id_by_phone(session, person.phone))
-            for person in demo.INVESTORS + demo.BORROWERS
-        }
-    # 张伟 paid in 500,000.00, took 10,000.00 out to his card and paid the 2.00 withdrawal fee.
-    assert balances["张伟"].available == 50_000_000 - 1_000_000 - 200
-    assert balances["王芳"].available == 20_000_000
-    assert balances["陈静"].available == 200_000
-    assert balances["杨磊"].available == 0
+        assert identity.list_users(session, page=1, page_size=1).total == 17
+        zhang = identity.user_id_by_phone(session, "13900000001")
+        balances = ledger.user_balances(session, zhang)
+        held = sum(h.principal_outstanding for h in marketplace.holdings_of_holder(session, zhang))
+        earned = sum(
+            d.interest + d.prepayment_fee - d.investor_fee
+            for d in servicing.distributions_of_holder(session, zhang)
+        )
+    # 张伟 paid in 500,000.00, took 10,000.00 out to his card (2.00 fee) and lent the rest:
+    # every fen is in his account, frozen in a bid, or still out on loan, plus what he earned.
+    assert balances.available + balances.frozen + held - earned == 50_000_000 - 1_000_000 - 200
+    assert earned > 0 and balances.frozen > 0 and held > 0
+
+
+def test_demo_has_loans_in_every_state_and_repaid_installments(
+    seeded: Run, session_factory: sessionmaker[Session]
+) -> None:
+    with session_factory() as session:
+        loans = marketplace.loans(session, limit=100)
+        assert {loan.status for loan in loans} == {
+            "pending", "open", "funded", "disbursed", "settled", "failed", "withdrawn",
+        }  # fmt: skip
+        statuses = {a.status for a in origination.for_review(session, limit=100)}
+        assert {"under_review", "info_requested", "awaiting_second_approval"} <= statuses
+        repaying = [loan for loan in loans if loan.status == "disbursed"]
+        paid = [r for loan in repaying for r in servicing.schedule(session, loan.id) if r.status == "paid"]
+        assert len(paid) >= 4
+        kinds = {r.kind for loan in loans for r in servicing.repayments_of_loan(session, loan.id)}
+        assert kinds == {"installment", "early_full", "early_partial"}
+        for loan in loans:  # R26 on every loan of the demo
+            held = sum(h.principal_outstanding for h in marketplace.holdings_of_loan(session, loan.id))
+            assert held == loan.principal_outstanding
 
 
 def test_demo_prints_every_login(p2plend: Run) -> None:
@@ -75,10 +101,11 @@ def test_ledger_verify_passes_on_sound_books(seeded: Run) -> None:
 def test_reconcile_agrees_and_stores_the_run(seeded: Run, session_factory: sessionmaker[Session]) -> None:
     code, out = seeded("custody", "reconcile", "--date", clock.today().isoformat())
     assert code == 0, out
-    assert "books agree" in out and "¥742,000.00" in out  # 5 users' money and the platform's fee
+    # Deposits 1,160,000.00 less 张伟's 10,000.00 withdrawal: lending only moves money inside.
+    assert "books agree" in out and "¥1,150,000.00" in out
     with session_factory() as session:
         [run] = custody.reconciliation_runs(session)
-        assert (run.difference_count, run.sub_accounts_checked) == (0, 6)
+        assert (run.difference_count, run.sub_accounts_checked) == (0, 11)
 
 
 @pytest.mark.corrupts_books
@@ -86,28 +113,29 @@ def test_reconcile_prints_each_difference_to_the_fen_and_fails(
     seeded: Run, session_factory: sessionmaker[Session], database_url: str
 ) -> None:
     with session_factory() as session:
-        sub = custody.custody_account_of(session, identity.user_id_by_phone(session, "13700000001"))
+        chen = identity.user_id_by_phone(session, "13700000001")
+        sub = custody.custody_account_of(session, chen)
         assert sub is not None
+        held = ledger.user_balances(session, chen).total
     bank = custody.simulated_custodian(database_url)
     try:
-        with bank.session_factory.begin() as books:  # the bank's books are changed behind our back
-            books.execute(
-                update(BankSubAccount)
-                .where(BankSubAccount.account_no == sub.sub_account_no)
-                .values(balance=199_999)
-            )
+        with bank.session_factory.begin() as books:  # the bank's books lose a fen behind our back
             account_id = books.query(BankSubAccount.id).filter_by(account_no=sub.sub_account_no).scalar()
             books.execute(
+                update(BankSubAccount).where(BankSubAccount.id == account_id).values(balance=held - 1)
+            )
+            last = books.query(func.max(BankTransaction.id)).filter_by(sub_account_id=account_id).scalar()
+            books.execute(
                 update(BankTransaction)
-                .where(BankTransaction.sub_account_id == account_id)
-                .values(amount=199_999)
+                .where(BankTransaction.id == last)
+                .values(amount=BankTransaction.amount - 1)
             )
     finally:
         bank.close()
     code, out = seeded("custody", "reconcile", "--date", clock.today().isoformat())
     assert code == 1
     assert sub.sub_account_no in out
-    assert "¥2,000.00" in out and "¥1,999.99" in out and "-¥0.01" in out
+    assert format_cny(held) in out and format_cny(held - 1) in out and "-¥0.01" in out
     assert "1 difference(s)" in out
 
 

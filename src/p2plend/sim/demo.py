@@ -23,6 +23,7 @@ from p2plend.db import transaction
 from p2plend.errors import Conflict
 from p2plend.identity import service as identity
 from p2plend.notifications import service as notifications
+from p2plend.sim import demo_loans
 from p2plend.suitability import service as suitability
 
 T = TypeVar("T")
@@ -61,6 +62,7 @@ STAFF: list[tuple[str, str, list[str], str]] = [
     ("13800000003", "赵财务", ["finance"], "财务 finance (reconciliation)"),
     ("13800000004", "孙合规", ["compliance"], "合规 compliance (audit log)"),
     ("13800000005", "周客服", ["customer_service"], "客服 customer service"),
+    ("13800000006", "钱复核", ["risk_officer"], "风控复核 second risk officer (四眼 four-eyes)"),
 ]
 
 INVESTORS: list[Person] = [
@@ -101,6 +103,30 @@ INVESTORS: list[Person] = [
         5_000_000,
         "保守型出借人",
     ),
+    Person(
+        "13900000004",
+        "赵敏",
+        "310104",
+        date(1983, 2, 14),
+        "528",
+        "交通银行",
+        "622260",
+        "bold",
+        30_000_000,
+        "进取型出借人",
+    ),
+    Person(
+        "13900000005",
+        "钱进",
+        "320106",
+        date(1987, 12, 5),
+        "643",
+        "中国民生银行",
+        "622622",
+        "balanced",
+        10_000_000,
+        "平衡型出借人",
+    ),
 ]
 
 BORROWERS: list[Person] = [
@@ -128,22 +154,78 @@ BORROWERS: list[Person] = [
         0,
         "借款人",
     ),
+    Person(
+        "13700000003",
+        "黄敏",
+        "510104",
+        date(1991, 4, 22),
+        "284",
+        "中国邮政储蓄银行",
+        "621799",
+        "careful",
+        500_000,
+        "借款人",
+    ),
+    Person(
+        "13700000004",
+        "吴强",
+        "420106",
+        date(1986, 8, 30),
+        "379",
+        "兴业银行",
+        "622909",
+        "careful",
+        300_000,
+        "借款人",
+    ),
+    Person(
+        "13700000005",
+        "郑丽",
+        "320106",
+        date(1993, 1, 9),
+        "462",
+        "浦发银行",
+        "622521",
+        "careful",
+        0,
+        "借款人",
+    ),
 ]
 
 
 def seed(session_factory: sessionmaker[Session], bank: SimulatedBank) -> list[DemoLogin]:
-    """Create the demo's people and money. Refuses a database that already has users."""
+    """Create the demo's people, money and 100 days of lending. Refuses a database that already has users.
+
+    The business clock is wound back to the story's first day and moves forward through it;
+    it is put back when the story reaches today.
+    """
     with transaction(session_factory) as session:
         if identity.list_users(session, page=1, page_size=1).total:
             raise Conflict("This database already has users; the demo seeds only an empty one.")
-    logins: list[DemoLogin] = []
-    for phone, name, roles, note in STAFF:
-        logins.append(_seed_staff(session_factory, phone, name, roles, note))
-    for person in INVESTORS:
-        logins.append(_seed_person(session_factory, bank, person, borrower=False))
-    for person in BORROWERS:
-        logins.append(_seed_person(session_factory, bank, person, borrower=True))
-    logins.append(_seed_unverified(session_factory, "13600000001"))
+    real = clock.current()
+    today = clock.today()
+    start = today - timedelta(days=demo_loans.HISTORY_DAYS)
+    story_clock = clock.FixedClock(real.now())
+    story_clock.set_business_date(start, hour=9)
+    clock.install(story_clock)
+    try:
+        logins: list[DemoLogin] = []
+        for phone, name, roles, note in STAFF:
+            logins.append(_seed_staff(session_factory, phone, name, roles, note))
+        for person in INVESTORS:
+            logins.append(_seed_person(session_factory, bank, person, borrower=False))
+        for person in BORROWERS:
+            logins.append(_seed_person(session_factory, bank, person, borrower=True))
+        logins.append(_seed_unverified(session_factory, "13600000001"))
+        cast = demo_loans.Cast(
+            _act(
+                session_factory,
+                lambda s: {login.name: identity.user_id_by_phone(s, login.phone) for login in logins},
+            )
+        )
+        demo_loans.play(session_factory, bank, cast, start, real.now())
+    finally:
+        clock.install(real)
     return logins
 
 

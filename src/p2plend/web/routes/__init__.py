@@ -2,13 +2,28 @@
 
 from fastapi import APIRouter
 
-from p2plend.web.routes import account, auth, funds, public, setup, staff
+from p2plend.web.routes import (
+    account,
+    auth,
+    calculator,
+    funds,
+    lending,
+    origination,
+    public,
+    setup,
+    staff,
+    statements,
+)
 
 ROUTERS: list[APIRouter] = [
     public.router,
+    calculator.router,
     auth.router,
     account.router,
     setup.router,
     funds.router,
+    statements.router,
+    origination.router,
+    lending.router,
     staff.router,
 ]
