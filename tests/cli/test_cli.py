@@ -45,7 +45,7 @@ def test_demo_seed_only_makes_people_and_money_through_the_bank(
     seeded: Run, session_factory: sessionmaker[Session]
 ) -> None:
     with session_factory() as session:
-        assert identity.list_users(session, page=1, page_size=1).total == 17
+        assert identity.list_users(session, page=1, page_size=1).total == 20
         zhang = identity.user_id_by_phone(session, "13900000001")
         balances = ledger.user_balances(session, zhang)
         held = sum(h.principal_outstanding for h in marketplace.holdings_of_holder(session, zhang))
@@ -67,8 +67,11 @@ def test_demo_has_loans_in_every_state_and_repaid_installments(
         assert {loan.status for loan in loans} == {
             "pending", "open", "funded", "disbursed", "settled", "failed", "withdrawn",
         }  # fmt: skip
-        statuses = {a.status for a in origination.for_review(session, limit=100)}
-        assert {"under_review", "info_requested", "awaiting_second_approval"} <= statuses
+        applications = origination.for_review(session, limit=100)
+        statuses = {a.status for a in applications}
+        assert {"under_review", "info_requested", "awaiting_second_approval", "rejected"} <= statuses
+        assert {a.channel for a in applications} == {"online", "partner"}
+        assert any(a.guarantor_id is not None for a in applications)
         repaying = [loan for loan in loans if loan.status == "disbursed"]
         paid = [r for loan in repaying for r in servicing.schedule(session, loan.id) if r.status == "paid"]
         assert len(paid) >= 4
@@ -105,7 +108,7 @@ def test_reconcile_agrees_and_stores_the_run(seeded: Run, session_factory: sessi
     assert "books agree" in out and "¥1,150,000.00" in out
     with session_factory() as session:
         [run] = custody.reconciliation_runs(session)
-        assert (run.difference_count, run.sub_accounts_checked) == (0, 11)
+        assert (run.difference_count, run.sub_accounts_checked) == (0, 14)
 
 
 @pytest.mark.corrupts_books

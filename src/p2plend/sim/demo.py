@@ -65,6 +65,26 @@ STAFF: list[tuple[str, str, list[str], str]] = [
     ("13800000006", "钱复核", ["risk_officer"], "风控复核 second risk officer (四眼 four-eyes)"),
 ]
 
+# Organisations (企业用户), verified by their USCC at onboarding by the administrator:
+# phone, name, USCC, roles, note.
+ORGANISATIONS: list[tuple[str, str, str, list[str], str]] = [
+    ("13500000001", "浙江安信融资担保有限公司", "91330106000000101Q", ["guarantor"], "担保公司 guarantor"),
+    (
+        "13500000002",
+        "杭州西湖小额贷款股份有限公司",
+        "91330106000000102U",
+        ["partner_institution"],
+        "合作机构（小贷公司）partner institution",
+    ),
+    (
+        "13500000003",
+        "杭州味道餐饮管理有限公司",
+        "91330106000000103Y",
+        ["borrower"],
+        "企业借款人 company borrower",
+    ),
+]
+
 INVESTORS: list[Person] = [
     Person(
         "13900000001",
@@ -217,6 +237,8 @@ def seed(session_factory: sessionmaker[Session], bank: SimulatedBank) -> list[De
         for person in BORROWERS:
             logins.append(_seed_person(session_factory, bank, person, borrower=True))
         logins.append(_seed_unverified(session_factory, "13600000001"))
+        for organisation in ORGANISATIONS:
+            logins.append(_seed_organisation(session_factory, bank, organisation))
         cast = demo_loans.Cast(
             _act(
                 session_factory,
@@ -308,6 +330,26 @@ def _seed_person(
     return DemoLogin(
         "borrower" if borrower else "investor", person.name, person.phone, DEMO_PASSWORD, secret, person.note
     )
+
+
+def _seed_organisation(
+    session_factory: sessionmaker[Session],
+    bank: SimulatedBank,
+    organisation: tuple[str, str, str, list[str], str],
+) -> DemoLogin:
+    """An organisation onboarded by the administrator, with its own custody sub-account."""
+    phone, name, code, roles, note = organisation
+
+    def act(session: Session) -> str:
+        admin = identity.user_id_by_phone(session, STAFF[0][0])
+        user = identity.create_partner(
+            session, actor_id=admin, phone=phone, password=DEMO_PASSWORD, name=name, uscc=code, roles=roles
+        )
+        custody.open_account(session, user.id, bank)
+        return _enroll_totp(session, user.id)
+
+    secret = _act(session_factory, act)
+    return DemoLogin("organisation", name, phone, DEMO_PASSWORD, secret, note)
 
 
 def _seed_unverified(session_factory: sessionmaker[Session], phone: str) -> DemoLogin:

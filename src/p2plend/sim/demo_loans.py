@@ -67,7 +67,7 @@ class Story:
     # --- origination ---------------------------------------------------------------------
 
     def apply(self, borrower: str, **terms: object) -> int:
-        data = ApplicationInput(**(_PROFILE | terms))  # type: ignore[arg-type]
+        data = application(**terms)
         return self.act(lambda s: origination.apply_online(s, self.cast[borrower], data).id)
 
     def verify_in_person(self, application_id: int, officer: str = "李风控") -> None:
@@ -136,6 +136,11 @@ _PROFILE: dict[str, object] = {
     "repayment_source": "工资收入",
     "term_months": 12,
 }
+
+
+def application(**terms: object) -> ApplicationInput:
+    """The believable declaration, with ``terms`` overriding what differs."""
+    return ApplicationInput(**(_PROFILE | terms))  # type: ignore[arg-type]
 
 
 def play(factory: sessionmaker[Session], bank: SimulatedBank, cast: Cast, start: date, end: datetime) -> None:
@@ -390,3 +395,32 @@ def _pipeline(story: Story) -> None:
     story.verify_in_person(large)
     loan = story.approve(large, "B", "0.0800")
     assert loan is None, "a loan above the four-eyes amount needs a second approval"
+    # A guaranteed loan (担保贷): 浙江安信融资担保 stands behind it.
+    story.apply(
+        "黄敏",
+        product_code="guaranteed",
+        amount=30_000 * YUAN,
+        purpose="education",
+        purpose_description="女儿出国留学学费",
+        term_months=12,
+        guarantor_id=story.cast["浙江安信融资担保有限公司"],
+    )
+    # A P2B loan referred by the partner micro-loan company, for a restaurant company.
+    data = application(
+        product_code="p2b",
+        amount=300_000 * YUAN,
+        purpose="working_capital",
+        purpose_description="中央厨房设备采购",
+        monthly_income=400_000 * YUAN,
+        employment="self_employed",
+        industry="餐饮",
+        repayment_source="门店经营收入",
+        term_months=12,
+        institution_type="micro_loan",
+        institution_risk_tier=2,
+    )
+    story.act(
+        lambda s: origination.refer_borrower(
+            s, partner_id=story.cast["杭州西湖小额贷款股份有限公司"], borrower_phone="13500000003", data=data
+        )
+    )
