@@ -190,8 +190,10 @@ def withdraw_listing(session: Session, loan_id: int, *, actor_id: int | None, re
     return loan
 
 
-def fail_expired_listings(session: Session) -> list[int]:
-    """流标: every open listing past its deadline fails and returns every bid (R8)."""
+def fail_expired_listings(session: Session, *, actor_id: int | None = None) -> list[int]:
+    """流标: every open listing past its deadline fails and returns every bid (R8).
+
+    ``actor_id``: the staff member who ran it by hand; None for the daily job."""
     now = clock.now()
     expired = session.scalars(
         select(Loan.id).where(Loan.status == OPEN, Loan.deadline <= now).order_by(Loan.id)
@@ -201,7 +203,7 @@ def fail_expired_listings(session: Session) -> list[int]:
         loan = _locked(session, loan_id)
         if loan.status == OPEN and loan.deadline is not None and loan.deadline <= now:
             _close_unfunded(session, loan, FAILED, "funding deadline passed")
-            _audit(session, None, "loan.failed", loan, funded=yuan_str(loan.funded))
+            _audit(session, actor_id, "loan.failed", loan, funded=yuan_str(loan.funded))
             failed.append(loan_id)
     return failed
 

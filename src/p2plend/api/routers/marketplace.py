@@ -226,4 +226,4 @@ def staff_disburse(
 def staff_expire(ctx: ListingManager, session: DbSession) -> ExpiredListingsOut:
     """What the daily `p2plend listings expire` does: every open listing past its deadline
     fails and every frozen bid is returned in full (R8). Returns the failed loans' ids."""
-    return ExpiredListingsOut(failed=marketplace.fail_expired_listings(session))
+    return ExpiredListingsOut(failed=marketplace.fail_expired_listings(session, actor_id=ctx.user_id))

@@ -590,7 +590,7 @@ def staff_expire(request: Request, session: DbSession, user: StaffActing) -> Res
     gate = _staff_gate(request, user)
     if gate is not None:
         return gate
-    failed = marketplace.fail_expired_listings(session)
+    failed = marketplace.fail_expired_listings(session, actor_id=user.user_id)
     context = _staff_list_context(session, None, 1)
     context["expired"] = failed
     return render(request, "staff_loans.html", context)
