@@ -23,7 +23,7 @@ from p2plend.config import get_settings
 from p2plend.custody import service as custody
 from p2plend.custody.port import Custodian
 from p2plend.db import make_engine, make_session_factory, transaction
-from p2plend.errors import DomainError, PermissionDenied
+from p2plend.errors import DomainError, InvalidInput, PermissionDenied
 from p2plend.ledger import service as ledger
 from p2plend.marketplace import service as marketplace
 from p2plend.money import format_cny
@@ -32,6 +32,7 @@ from p2plend.origination.vocabulary import STATUSES
 from p2plend.schedules import calculator
 from p2plend.schedules.service import Installment, Terms, build_schedule
 from p2plend.servicing import service as servicing
+from p2plend.workcalendar import service as workcalendar
 
 if TYPE_CHECKING:
     from p2plend.marketplace.models import Loan
@@ -60,6 +61,10 @@ applications_app = typer.Typer(help="Loan applications (借款申请).", no_args
 app.add_typer(products_app, name="products")
 app.add_typer(lpr_app, name="lpr")
 app.add_typer(applications_app, name="applications")
+calendar_app = typer.Typer(
+    help="The working-day calendar (工作日历): public holidays and make-up workdays.", no_args_is_help=True
+)
+app.add_typer(calendar_app, name="calendar")
 
 # Soft wrap: reports are read by people and by scripts; a narrow or piped terminal must
 # neither wrap nor cut a line (an amount cut to "¥1,…" would be worse than useless).
@@ -260,6 +265,61 @@ def lpr_add(
     console.print(
         f"LPR {_percent(added.rate)} from {added.effective_date.isoformat()} (cap {_percent(added.rate * 4)})"
     )
+
+
+_WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_FIRST_YEAR, _LAST_YEAR = workcalendar.FIRST_DAY.year, workcalendar.LAST_DAY.year
+
+
+@calendar_app.command("show")
+def calendar_show(
+    year: Annotated[
+        int | None,
+        typer.Option(min=_FIRST_YEAR, max=_LAST_YEAR, help="The year (default: this business year)."),
+    ] = None,
+) -> None:
+    """A year's holidays and make-up workdays, then its working days per month."""
+    from p2plend import clock
+
+    year = year or clock.today().year
+    with business_act() as session:
+        days = workcalendar.overrides(session, year)
+        per_month = workcalendar.working_days_by_month(session, year)
+    if not days:
+        console.print(f"{year}: no holiday or make-up day recorded; Monday to Friday are working days")
+    for o in days:
+        kind = "workday" if o.is_workday else "day off"
+        console.print(
+            f"{o.day.isoformat()}  {_WEEKDAYS[o.day.weekday()]}  {kind:<7}  {o.source:<7}  {o.name}",
+            markup=False,
+            highlight=False,
+        )
+    months = " ".join(f"{n}:{count}" for n, count in enumerate(per_month, start=1))
+    console.print(f"working days {year}: {sum(per_month)} ({months})", markup=False, highlight=False)
+
+
+@calendar_app.command("set")
+def calendar_set(
+    day: Annotated[datetime, typer.Argument(formats=["%Y-%m-%d"], help="The day (YYYY-MM-DD).")],
+    workday: Annotated[bool, typer.Option("--workday", help="A working day (e.g. 调休上班).")] = False,
+    holiday: Annotated[bool, typer.Option("--holiday", help="A day off (a public holiday).")] = False,
+    name: Annotated[str | None, typer.Option(help='What the day is; default "调休上班" or "休息日".')] = None,
+) -> None:
+    """Set DAY as a working day or a day off (the console acts as staff; audited). Exit 2 on bad input."""
+    if workday == holiday:
+        err_console.print("error: give exactly one of --workday and --holiday")
+        raise typer.Exit(2)
+    label = name if name is not None else ("调休上班" if workday else "休息日")
+    with business_act() as session:
+        try:
+            saved = workcalendar.set_day(
+                session, actor_id=None, day=day.date(), is_workday=workday, name=label
+            )
+        except InvalidInput as exc:
+            err_console.print(f"error {exc.code}: {exc.message}", markup=False, highlight=False)
+            raise typer.Exit(2) from exc
+    kind = "a working day" if saved.is_workday else "a day off"
+    console.print(f"{saved.day.isoformat()} is {kind}: {saved.name}", markup=False, highlight=False)
 
 
 @applications_app.command("list")

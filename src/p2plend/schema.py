@@ -12,6 +12,7 @@ from p2plend.notifications import models as notifications_models
 from p2plend.origination import models as origination_models
 from p2plend.servicing import models as servicing_models
 from p2plend.suitability import models as suitability_models
+from p2plend.workcalendar import models as workcalendar_models
 
 __all__ = [
     "Base",
@@ -26,4 +27,5 @@ __all__ = [
     "origination_models",
     "servicing_models",
     "suitability_models",
+    "workcalendar_models",
 ]

@@ -11,6 +11,7 @@ from p2plend.api.errors import install_error_handlers
 from p2plend.api.observability import install_observability
 from p2plend.api.routers import audit as audit_api
 from p2plend.api.routers import calculator as calculator_api
+from p2plend.api.routers import calendar as calendar_api
 from p2plend.api.routers import custody as custody_api
 from p2plend.api.routers import identity as identity_api
 from p2plend.api.routers import loans as loans_api
@@ -99,6 +100,7 @@ def _api_routers(settings: Settings) -> list[APIRouter]:
         notifications_api.router,
         audit_api.router,
         origination_api.router,
+        calendar_api.router,
         marketplace_api.router,
         loans_api.router,
         calculator_api.router,

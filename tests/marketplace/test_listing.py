@@ -18,6 +18,7 @@ from p2plend.marketplace.errors import (
     LoanStateConflict,
 )
 from p2plend.marketplace.models import Bid, Loan
+from p2plend.workcalendar import service as workcalendar
 from tests import lending
 
 
@@ -79,6 +80,25 @@ def test_r8_working_days_follow_the_prc_holiday_calendar(
     """R8 across National Day 2026 (Oct 1–7 off, Sat Oct 10 a make-up workday): from Sun
     2026-09-20, 35 calendar days hold exactly 20 working days, 36 hold 21."""
     lending.go_to(date(2026, 9, 20))
+    lending.create_listing(session_factory, lending.listing_terms(borrower, funding_days=35))
+    with pytest.raises(FundingWindowTooLong), session_factory.begin() as session:
+        marketplace.create_listing(session, lending.listing_terms(borrower, funding_days=36), actor_id=None)
+
+
+def test_r8_counts_the_holidays_staff_enter_in_the_working_day_calendar(
+    session_factory: sessionmaker[Session], borrower: int
+) -> None:
+    """R8 reads the staff-kept calendar (工作日历): 2027 has no holidays until staff enter them.
+    From Sun 2027-09-26, 28 calendar days hold 20 working days; with Oct 1, 4–7 off, 35 do
+    (to Sun 10-31), 36 hold 21."""
+    lending.go_to(date(2027, 9, 26))
+    with pytest.raises(FundingWindowTooLong), session_factory.begin() as session:
+        marketplace.create_listing(session, lending.listing_terms(borrower, funding_days=29), actor_id=None)
+    with session_factory.begin() as session:
+        for day in (1, 4, 5, 6, 7):
+            workcalendar.set_day(
+                session, actor_id=None, day=date(2027, 10, day), is_workday=False, name="国庆节"
+            )
     lending.create_listing(session_factory, lending.listing_terms(borrower, funding_days=35))
     with pytest.raises(FundingWindowTooLong), session_factory.begin() as session:
         marketplace.create_listing(session, lending.listing_terms(borrower, funding_days=36), actor_id=None)

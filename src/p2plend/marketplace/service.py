@@ -17,7 +17,6 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-import chinese_calendar
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -47,6 +46,7 @@ from p2plend.marketplace.models import Bid, Holding, Loan
 from p2plend.money import fen_times_rate, yuan_str
 from p2plend.schedules.service import Method
 from p2plend.suitability import service as suitability
+from p2plend.workcalendar import service as workcalendar
 
 MAX_FUNDING_WORKING_DAYS = 20  # R8
 
@@ -125,7 +125,7 @@ def create_listing(session: Session, new: NewListing, *, actor_id: int | None) -
         raise InvalidInput("Amount, minimum bid and bid step are positive amounts.")
     if not Decimal(0) < new.max_share <= Decimal(1):
         raise InvalidInput("The per-investor share is more than 0 and at most 1.")
-    _check_funding_window(clock.today(), new.funding_days)
+    _check_funding_window(session, clock.today(), new.funding_days)
     loan = Loan(
         application_id=new.application_id,
         borrower_id=new.borrower_id,
@@ -168,7 +168,7 @@ def open_listing(session: Session, loan_id: int, *, actor_id: int | None) -> Loa
     """发布: the listing takes bids from now until its funding deadline."""
     loan = _locked(session, loan_id)
     _require_state(loan, PENDING, "open")
-    _check_funding_window(clock.today(), loan.funding_days)
+    _check_funding_window(session, clock.today(), loan.funding_days)
     now = clock.now()
     loan.status = OPEN
     loan.opened_at = now
@@ -229,23 +229,16 @@ def _close_unfunded(session: Session, loan: Loan, status: str, reason: str) -> N
     session.flush()
 
 
-def _check_funding_window(start: date, days: int) -> None:
+def _check_funding_window(session: Session, start: date, days: int) -> None:
+    """R8: at most 20 working days (工作日历, with holidays and 调休) after ``start``."""
     if days < 1:
         raise FundingWindowTooLong("A funding window is at least one day.")
-    working = sum(1 for n in range(1, days + 1) if is_working_day(start + timedelta(days=n)))
+    working = workcalendar.working_days_after(session, start, days)
     if working > MAX_FUNDING_WORKING_DAYS:
         raise FundingWindowTooLong(
             f"A funding window is at most {MAX_FUNDING_WORKING_DAYS} working days.",
             details={"days": days, "working_days": working},
         )
-
-
-def is_working_day(day: date) -> bool:
-    """PRC working day, with make-up workdays (调休); Monday–Friday where the calendar has no data yet."""
-    try:
-        return bool(chinese_calendar.is_workday(day))
-    except NotImplementedError:
-        return day.weekday() < 5
 
 
 # --- bidding -----------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""员工工作台: the staff home, the users list (personal data masked, R47), 对账, 异常回调, 审计日志.
+"""员工工作台: the staff home, the users list (personal data masked, R47), 对账, 异常回调, 审计日志, 工作日历.
 
 Every page: staff only (a customer gets the 403 page), staff without an authenticator are
 sent to enrol first, and the page's permission is checked by ``identity.require_permission``
@@ -28,6 +28,7 @@ from p2plend.web.forms import FormErrors, acting
 from p2plend.web.i18n import Locale, translate
 from p2plend.web.render import locale_of, redirect, render
 from p2plend.web.routes.common import not_found
+from p2plend.workcalendar import service as workcalendar
 
 router = APIRouter(include_in_schema=False)
 
@@ -60,6 +61,7 @@ def staff_home(request: Request, user: StaffUser) -> Response:
             "can_read_users": identity.Permission.STAFF_USERS_READ in permissions,
             "can_reconcile": identity.Permission.STAFF_CUSTODY_RECONCILE in permissions,
             "can_read_audit": identity.Permission.STAFF_AUDIT_READ in permissions,
+            "can_keep_calendar": identity.Permission.STAFF_OPERATIONS_MANAGE in permissions,
         },
     )
 
@@ -282,3 +284,96 @@ def staff_audit(
 
 def _query(values: dict[str, str]) -> str:
     return urlencode([(k, v) for k, v in values.items() if v])
+
+
+# --- 工作日历: public holidays and make-up workdays (DOMAIN.md §1) ----------------------------------------
+
+CALENDAR_NOTICES = frozenset({"staff.calendar.saved", "staff.calendar.removed"})
+CalendarYear = Annotated[int, Query(ge=workcalendar.FIRST_DAY.year, le=workcalendar.LAST_DAY.year)]
+
+
+def _calendar_context(session: Session, year: int) -> dict[str, Any]:
+    return {
+        "year": year,
+        "first_year": workcalendar.FIRST_DAY.year,
+        "last_year": workcalendar.LAST_DAY.year,
+        "overrides": workcalendar.overrides(session, year),
+        "per_month": workcalendar.working_days_by_month(session, year),
+        "form": {},
+        "errors": {},
+    }
+
+
+@router.get("/staff/calendar")
+def staff_calendar(
+    request: Request, session: DbSession, user: StaffUser, year: CalendarYear | None = None
+) -> Response:
+    if user.needs_2fa_enrollment:
+        return redirect(request, "/security/2fa")
+    identity.require_permission(user, identity.Permission.STAFF_OPERATIONS_MANAGE)
+    context = _calendar_context(session, year or clock.today().year)
+    notice = request.query_params.get("notice")
+    context["notice"] = translate(locale_of(request), notice) if notice in CALENDAR_NOTICES else None
+    context["form"] = {"kind": "holiday"}
+    return render(request, "staff_calendar.html", context)
+
+
+@router.post("/staff/calendar")
+def staff_calendar_set(
+    request: Request,
+    *,
+    session: DbSession,
+    user: StaffActing,
+    day: Annotated[str, Form(max_length=32)] = "",
+    kind: Annotated[str, Form(max_length=16)] = "",
+    name: Annotated[str, Form(max_length=200)] = "",
+) -> Response:
+    """Set one day as a working day or a day off; refusals are shown on the form and change nothing."""
+    if user.needs_2fa_enrollment:
+        return redirect(request, "/security/2fa")
+    identity.require_permission(user, identity.Permission.STAFF_OPERATIONS_MANAGE)
+    locale = locale_of(request)
+    errors = FormErrors()
+    status = 422
+    text = day.strip()
+    try:
+        chosen = date.fromisoformat(text) if _ISO_DATE.match(text) else None
+    except ValueError:  # 2026-02-30
+        chosen = None
+    if chosen is None:
+        errors.add("day", translate(locale, "staff.calendar.bad_date"))
+    if kind not in ("workday", "holiday"):
+        errors.add("kind", translate(locale, "staff.calendar.bad_kind"))
+    if chosen is not None and not errors:
+        try:
+            with acting(session):
+                workcalendar.set_day(
+                    session, actor_id=user.user_id, day=chosen, is_workday=kind == "workday", name=name
+                )
+        except DomainError as exc:
+            errors = FormErrors.of(
+                locale, exc, fields={"calendar_day_out_of_range": "day", "invalid_calendar_name": "name"}
+            )
+            status = exc.status
+        else:
+            return redirect(request, f"/staff/calendar?year={chosen.year}&notice=staff.calendar.saved")
+    year = chosen.year if chosen is not None and _in_calendar(chosen) else clock.today().year
+    context = _calendar_context(session, year) | {
+        "form": {"day": day, "kind": kind, "name": name},
+        "errors": errors.fields,
+        "form_error": errors.form,
+    }
+    return render(request, "staff_calendar.html", context, status_code=status)
+
+
+@router.post("/staff/calendar/{day}/remove")
+def staff_calendar_remove(request: Request, session: DbSession, user: StaffActing, day: date) -> Response:
+    if user.needs_2fa_enrollment:
+        return redirect(request, "/security/2fa")
+    identity.require_permission(user, identity.Permission.STAFF_OPERATIONS_MANAGE)
+    workcalendar.remove_override(session, actor_id=user.user_id, day=day)  # the 404 page if there is none
+    return redirect(request, f"/staff/calendar?year={day.year}&notice=staff.calendar.removed")
+
+
+def _in_calendar(day: date) -> bool:
+    return workcalendar.FIRST_DAY <= day <= workcalendar.LAST_DAY
