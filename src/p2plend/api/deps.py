@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from p2plend.api.errors import ReplayResponse
 from p2plend.config import Settings
+from p2plend.custody.port import Custodian
 from p2plend.db import transaction
 from p2plend.errors import Unauthenticated
 from p2plend.idempotency import service as idempotency
@@ -40,6 +41,12 @@ def get_session(request: Request) -> Iterator[Session]:
 
 DbSession = Annotated[Session, Depends(get_session, scope="function")]
 AppSettings = Annotated[Settings, Depends(get_settings)]
+
+
+def get_custodian(request: Request) -> Custodian:
+    """The custodian the composition root wired into the app (API and pages alike)."""
+    custodian: Custodian = request.app.state.custodian
+    return custodian
 
 
 def bearer_token(request: Request) -> str | None:

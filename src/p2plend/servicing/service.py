@@ -124,7 +124,8 @@ def schedule(session: Session, loan_id: int, *, with_superseded: bool = False) -
     )
 
 
-def _unpaid(session: Session, loan_id: int) -> list[ScheduledInstallment]:
+def unpaid_installments(session: Session, loan_id: int) -> list[ScheduledInstallment]:
+    """The installments still due, in order (current schedule version only)."""
     return list(
         session.scalars(
             select(ScheduledInstallment)
@@ -149,7 +150,7 @@ class AmountDue:
 
 
 def amount_due(session: Session, loan_id: int) -> AmountDue:
-    rows = _payable(_unpaid(session, loan_id), clock.today())
+    rows = _payable(unpaid_installments(session, loan_id), clock.today())
     return AmountDue(
         installments=tuple(rows),
         principal=sum(r.principal - r.paid_principal for r in rows),
@@ -177,7 +178,7 @@ def repay(
     """
     loan = _serviced_loan(session, loan_id, payer_id)
     today = clock.today()
-    rows = _payable(_unpaid(session, loan.id), today)
+    rows = _payable(unpaid_installments(session, loan.id), today)
     if not rows:
         raise NothingDue("Nothing is due on this loan.")
     owed = sum(r.owed for r in rows)
@@ -356,7 +357,7 @@ def _early_position(
     session: Session, loan: Loan
 ) -> tuple[list[ScheduledInstallment], list[Installment], date]:
     """The loan's unpaid rows, the same as schedule installments, and the day interest runs to."""
-    unpaid = _unpaid(session, loan.id)
+    unpaid = unpaid_installments(session, loan.id)
     if not unpaid:
         raise NothingDue("Nothing is left to repay on this loan.")
     today = clock.today()
@@ -519,7 +520,7 @@ def _instruct_bank(
 
 
 def _settle_if_repaid(session: Session, loan: Loan) -> None:
-    if loan.principal_outstanding == 0 and not _unpaid(session, loan.id):
+    if loan.principal_outstanding == 0 and not unpaid_installments(session, loan.id):
         loan.status = marketplace.SETTLED
         loan.closed_at = clock.now()
         session.flush()

@@ -20,6 +20,7 @@ from p2plend import clock
 from p2plend.marketplace import service as marketplace
 from p2plend.marketplace.models import Holding, Loan
 from p2plend.money import allocate, fen_times_rate
+from p2plend.servicing import service as servicing
 from p2plend.servicing.models import Distribution, ScheduledInstallment
 from p2plend.servicing.service import DUE
 
@@ -145,7 +146,7 @@ def _project(session: Session, loan: Loan, holder_id: int) -> list[CalendarLine]
     weights = [h.principal_outstanding for h in holdings]
     rate = Decimal(loan.investor_fee_rate)
     lines = []
-    for row in _unpaid_rows(session, loan.id):
+    for row in servicing.unpaid_installments(session, loan.id):
         if sum(weights) == 0:
             break
         interest = allocate(row.interest - row.paid_interest, weights)
@@ -166,16 +167,6 @@ def _project(session: Session, loan: Loan, holder_id: int) -> list[CalendarLine]
                 )
         weights = [w - p for w, p in zip(weights, principal, strict=True)]
     return lines
-
-
-def _unpaid_rows(session: Session, loan_id: int) -> list[ScheduledInstallment]:
-    return list(
-        session.scalars(
-            select(ScheduledInstallment)
-            .where(ScheduledInstallment.loan_id == loan_id, ScheduledInstallment.status == DUE)
-            .order_by(ScheduledInstallment.number)
-        ).all()
-    )
 
 
 def _cash_flows(session: Session, holding: Holding, today: date) -> list[tuple[date, int]]:
@@ -238,13 +229,7 @@ class BorrowerStatement:
 
 
 def borrower_statement(session: Session, loan_id: int) -> BorrowerStatement:
-    rows = list(
-        session.scalars(
-            select(ScheduledInstallment)
-            .where(ScheduledInstallment.loan_id == loan_id)
-            .order_by(ScheduledInstallment.number, ScheduledInstallment.schedule_version)
-        ).all()
-    )
+    rows = servicing.schedule(session, loan_id, with_superseded=True)
     upcoming = [r for r in rows if r.status == DUE]
     return BorrowerStatement(
         loan=marketplace.get_loan(session, loan_id),

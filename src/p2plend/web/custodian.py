@@ -2,13 +2,13 @@
 
 from fastapi import Request
 
+from p2plend.api.deps import get_custodian
 from p2plend.custody.port import Custodian
 from p2plend.custody.simulated.bank import SimulatedBank
 
 
 def custodian_of(request: Request) -> Custodian:
-    custodian: Custodian = request.app.state.custodian
-    return custodian
+    return get_custodian(request)
 
 
 def simulated_bank_of(request: Request) -> SimulatedBank | None:

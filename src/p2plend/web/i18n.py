@@ -212,8 +212,6 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "portfolio.status": ("状态", "Status"),
     "portfolio.rate": ("年利率", "Annual rate"),
     "portfolio.empty": ("您还没有出借记录。", "You have not lent yet."),
-    "portfolio.loan_status.disbursed": ("还款中", "Repaying"),
-    "portfolio.loan_status.settled": ("已结清", "Repaid"),
     "calendar.title": ("回款计划", "Repayment calendar"),
     "calendar.note": (
         "按借款人的还款计划和您当前持有的债权份额计算，借款人按期还款时到账。",

@@ -6,7 +6,7 @@ from fastapi import APIRouter, BackgroundTasks, Depends, Header, Query, Request,
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session, sessionmaker
 
-from p2plend.api.deps import DbSession, IdempotencyKey, require
+from p2plend.api.deps import DbSession, IdempotencyKey, get_custodian, require
 from p2plend.config import Settings
 from p2plend.custody import service as custody
 from p2plend.custody.errors import OrderNotFound
@@ -27,12 +27,6 @@ from p2plend.identity import service as identity
 from p2plend.ledger import service as ledger
 
 router = APIRouter(prefix="/api/v1", tags=["custody"])
-
-
-def get_custodian(request: Request) -> Custodian:
-    """The custodian the composition root wired into the app."""
-    custodian: Custodian = request.app.state.custodian
-    return custodian
 
 
 AppCustodian = Annotated[Custodian, Depends(get_custodian)]

@@ -8,7 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 
-from p2plend.api.routers.custody import get_custodian
+from p2plend.api.deps import get_custodian
 from p2plend.custody.simulated.bank import SimulatedBank
 from p2plend.errors import NotFound
 

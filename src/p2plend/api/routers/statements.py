@@ -27,7 +27,8 @@ Investor = Annotated[identity.AuthContext, Depends(require(identity.Permission.I
 Borrower = Annotated[identity.AuthContext, Depends(require(identity.Permission.BORROW_SELF))]
 
 
-def _csv(text: str, filename: str) -> Response:
+def csv_download(text: str, filename: str) -> Response:
+    """A CSV file the browser saves (API and pages alike)."""
     return Response(
         content=text.encode("utf-8"),
         media_type="text/csv; charset=utf-8",
@@ -43,7 +44,7 @@ def my_portfolio(ctx: Investor, session: DbSession) -> PortfolioOut:
 @router.get("/me/portfolio.csv", summary="My investments as CSV", response_class=Response)
 def my_portfolio_csv(ctx: Investor, session: DbSession) -> Response:
     book = statements.portfolio(session, ctx.user_id)
-    return _csv(statements.csv_text(PORTFOLIO_CSV_HEADER, portfolio_csv_rows(book)), "portfolio.csv")
+    return csv_download(statements.csv_text(PORTFOLIO_CSV_HEADER, portfolio_csv_rows(book)), "portfolio.csv")
 
 
 @router.get("/me/calendar", summary="My repayment calendar (回款计划): every receipt due to me")
@@ -54,7 +55,7 @@ def my_calendar(ctx: Investor, session: DbSession) -> list[CalendarLineOut]:
 @router.get("/me/calendar.csv", summary="My repayment calendar as CSV", response_class=Response)
 def my_calendar_csv(ctx: Investor, session: DbSession) -> Response:
     lines = statements.repayment_calendar(session, ctx.user_id)
-    return _csv(statements.csv_text(CALENDAR_CSV_HEADER, calendar_csv_rows(lines)), "calendar.csv")
+    return csv_download(statements.csv_text(CALENDAR_CSV_HEADER, calendar_csv_rows(lines)), "calendar.csv")
 
 
 @router.get("/me/loans/{loan_id}/schedule.csv", summary="My loan's schedule as CSV", response_class=Response)
@@ -63,4 +64,4 @@ def my_schedule_csv(loan_id: int, ctx: Borrower, session: DbSession) -> Response
     if loan.borrower_id != ctx.user_id:
         raise LoanNotFound("No such loan.", details={"loan_id": loan_id})
     rows = schedule_csv_rows(statements.borrower_statement(session, loan_id))
-    return _csv(statements.csv_text(SCHEDULE_CSV_HEADER, rows), f"loan-{loan_id}-schedule.csv")
+    return csv_download(statements.csv_text(SCHEDULE_CSV_HEADER, rows), f"loan-{loan_id}-schedule.csv")

@@ -4,6 +4,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from p2plend.api.deps import DbSession
+from p2plend.api.routers.statements import csv_download
 from p2plend.identity import service as identity
 from p2plend.servicing import statements
 from p2plend.servicing.statement_schemas import (
@@ -22,14 +23,6 @@ def _investor(user: identity.AuthContext) -> None:
     identity.require_permission(user, identity.Permission.INVEST_SELF)
 
 
-def _csv(text: str, filename: str) -> Response:
-    return Response(
-        content=text.encode("utf-8"),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
-    )
-
-
 @router.get("/portfolio")
 def portfolio_page(request: Request, session: DbSession, user: CurrentUser) -> Response:
     _investor(user)
@@ -40,7 +33,7 @@ def portfolio_page(request: Request, session: DbSession, user: CurrentUser) -> R
 def portfolio_csv(session: DbSession, user: CurrentUser) -> Response:
     _investor(user)
     rows = portfolio_csv_rows(statements.portfolio(session, user.user_id))
-    return _csv(statements.csv_text(PORTFOLIO_CSV_HEADER, rows), "portfolio.csv")
+    return csv_download(statements.csv_text(PORTFOLIO_CSV_HEADER, rows), "portfolio.csv")
 
 
 @router.get("/portfolio/calendar")
@@ -57,4 +50,4 @@ def calendar_page(request: Request, session: DbSession, user: CurrentUser) -> Re
 def calendar_csv(session: DbSession, user: CurrentUser) -> Response:
     _investor(user)
     rows = calendar_csv_rows(statements.repayment_calendar(session, user.user_id))
-    return _csv(statements.csv_text(CALENDAR_CSV_HEADER, rows), "calendar.csv")
+    return csv_download(statements.csv_text(CALENDAR_CSV_HEADER, rows), "calendar.csv")
