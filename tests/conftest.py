@@ -29,6 +29,7 @@ from p2plend import clock, migrate
 from p2plend.config import get_settings
 from p2plend.db import make_engine, make_session_factory, normalise_url
 from tests import invariants
+from tests.console import Run
 
 TEST_DATE = date(2026, 11, 28)
 
@@ -147,6 +148,20 @@ def _fresh_settings() -> Iterator[None]:
     get_settings.cache_clear()
     yield
     get_settings.cache_clear()
+
+
+@pytest.fixture
+def console_columns() -> str:
+    """The terminal width ``p2plend`` sees: narrow, so lines must not wrap or be cut."""
+    return "60"
+
+
+@pytest.fixture
+def p2plend(database_url: str, monkeypatch: pytest.MonkeyPatch, console_columns: str) -> Run:
+    """The ``p2plend`` command on the test's database."""
+    monkeypatch.setenv("P2PLEND_DATABASE_URL", database_url)
+    monkeypatch.setenv("COLUMNS", console_columns)
+    return Run()
 
 
 @pytest.fixture

@@ -4,26 +4,10 @@ from datetime import date
 
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
-from typer.testing import CliRunner
 
 from p2plend.audit import service as audit
-from p2plend.cli import app
 from p2plend.workcalendar import service as workcalendar
-
-runner = CliRunner()
-
-
-@pytest.fixture
-def p2plend(database_url: str, monkeypatch: pytest.MonkeyPatch) -> "Run":
-    monkeypatch.setenv("P2PLEND_DATABASE_URL", database_url)
-    monkeypatch.setenv("COLUMNS", "60")  # narrow: lines must not wrap or be cut
-    return Run()
-
-
-class Run:
-    def __call__(self, *args: str) -> tuple[int, str]:
-        result = runner.invoke(app, list(args))
-        return result.exit_code, result.output
+from tests.console import Run
 
 
 def test_show_lists_a_years_overrides_and_working_days(p2plend: Run) -> None:

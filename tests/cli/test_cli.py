@@ -3,10 +3,8 @@
 import pytest
 from sqlalchemy import func, text, update
 from sqlalchemy.orm import Session, sessionmaker
-from typer.testing import CliRunner
 
 from p2plend import clock
-from p2plend.cli import app
 from p2plend.custody import service as custody
 from p2plend.custody.simulated.models import BankSubAccount, BankTransaction
 from p2plend.identity import service as identity
@@ -17,21 +15,12 @@ from p2plend.origination import service as origination
 from p2plend.servicing import service as servicing
 from p2plend.sim import demo
 from tests.audit.test_audit import bypass_guards
-
-runner = CliRunner()
+from tests.console import Run
 
 
 @pytest.fixture
-def p2plend(database_url: str, monkeypatch: pytest.MonkeyPatch) -> "Run":
-    monkeypatch.setenv("P2PLEND_DATABASE_URL", database_url)
-    monkeypatch.setenv("COLUMNS", "200")
-    return Run()
-
-
-class Run:
-    def __call__(self, *args: str) -> tuple[int, str]:
-        result = runner.invoke(app, list(args))
-        return result.exit_code, result.output
+def console_columns() -> str:
+    return "200"  # this module's reports are checked whole, on a wide terminal
 
 
 @pytest.fixture

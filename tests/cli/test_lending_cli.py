@@ -5,33 +5,22 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
-from typer.testing import CliRunner
 
 from p2plend import clock
-from p2plend.cli import app
 from p2plend.custody.simulated.bank import SimulatedBank
 from p2plend.identity import service as identity
 from p2plend.identity.permissions import Role
 from p2plend.marketplace import service as marketplace
 from tests import builders, lending
+from tests.console import Run
 from tests.custody.conftest import bank
 
 __all__ = ["bank"]
 
-runner = CliRunner()
-
-
-class Run:
-    def __call__(self, *args: str) -> tuple[int, str]:
-        result = runner.invoke(app, list(args))
-        return result.exit_code, result.output
-
 
 @pytest.fixture
-def p2plend(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Run:
-    monkeypatch.setenv("P2PLEND_DATABASE_URL", database_url)
-    monkeypatch.setenv("COLUMNS", "200")
-    return Run()
+def console_columns() -> str:
+    return "200"  # this module's reports are checked whole, on a wide terminal
 
 
 def _staff(session_factory: sessionmaker[Session], *roles: Role, with_totp: bool = True) -> str:

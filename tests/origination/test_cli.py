@@ -1,28 +1,11 @@
 """``p2plend products list``, ``p2plend lpr list|add``, ``p2plend applications list``."""
 
-import pytest
 from sqlalchemy.orm import Session, sessionmaker
-from typer.testing import CliRunner
 
-from p2plend.cli import app
 from p2plend.custody.simulated.bank import SimulatedBank
 from p2plend.origination import service as origination
 from tests import builders
-
-runner = CliRunner()
-
-
-@pytest.fixture
-def p2plend(database_url: str, monkeypatch: pytest.MonkeyPatch) -> "Run":
-    monkeypatch.setenv("P2PLEND_DATABASE_URL", database_url)
-    monkeypatch.setenv("COLUMNS", "60")  # narrow: lines must not wrap or be cut
-    return Run()
-
-
-class Run:
-    def __call__(self, *args: str) -> tuple[int, str]:
-        result = runner.invoke(app, list(args))
-        return result.exit_code, result.output
+from tests.console import Run
 
 
 def test_products_list_shows_every_product_on_one_line(p2plend: Run) -> None:
