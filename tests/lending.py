@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from p2plend import clock
+from p2plend.config import get_settings
 from p2plend.custody import service as custody
 from p2plend.custody.simulated.bank import SimulatedBank
 from p2plend.identity import records
@@ -21,6 +22,7 @@ from p2plend.ledger import service as ledger
 from p2plend.marketplace import service as marketplace
 from p2plend.marketplace.models import Bid, Holding, Loan
 from p2plend.schedules.service import Method, PartialPrepaymentChoice
+from p2plend.servicing import delinquency
 from p2plend.servicing import service as servicing
 from p2plend.servicing.models import Repayment
 from p2plend.suitability import service as suitability
@@ -28,6 +30,8 @@ from tests import builders, invariants
 from tests.custody.conftest import deposit
 
 __all__ = ["deposit"]
+
+CONTRACT_LPR = Decimal("0.03")  # the one-year LPR the test contracts were signed under
 
 DISCLOSURE = {
     "borrower_type": "person",
@@ -72,6 +76,9 @@ def listing_terms(
         monthly_fee_rate=Decimal(0),
         investor_fee_rate=Decimal("0.10"),
         prepayment_fee_rate=Decimal(0),
+        penalty_rate=delinquency.capped_penalty_rate(
+            Decimal(annual_rate), delinquency.PENALTY_MULTIPLIER, CONTRACT_LPR
+        ),
         min_bid=10_000,
         bid_step=10_000,
         max_share=Decimal("0.5"),
@@ -208,6 +215,22 @@ def repay_early(
         return servicing.repay_early(
             session, loan_id, payer_id=borrower_id, custodian=bank, principal=principal, choice=choice
         )
+
+
+def spend_all(session_factory: sessionmaker[Session], bank: SimulatedBank, user_id: int) -> None:
+    """Withdraw everything the user has available (less the fee) to their card: a borrower
+    who spent the loan and has nothing left for the auto-debit."""
+    available = balances(session_factory, user_id).available
+    fee = get_settings().withdrawal_fee_fen
+    if available <= fee:
+        return
+    with session_factory.begin() as session:
+        custody.place_withdrawal_hold(
+            session, user_id, amount=available - fee, card_id=card_of(session_factory, user_id)
+        )
+    with session_factory.begin() as session:
+        custody.submit_pending_withdrawals(session, bank)
+    bank.deliver_pending()
 
 
 def go_to(day: object) -> None:

@@ -6,6 +6,7 @@ from p2plend.custody.simulated import models as custodian_bank_models
 from p2plend.db import Base
 from p2plend.idempotency import models as idempotency_models
 from p2plend.identity import models as identity_models
+from p2plend.jobs import models as jobs_models
 from p2plend.ledger import models as ledger_models
 from p2plend.marketplace import models as marketplace_models
 from p2plend.notifications import models as notifications_models
@@ -21,6 +22,7 @@ __all__ = [
     "custody_models",
     "idempotency_models",
     "identity_models",
+    "jobs_models",
     "ledger_models",
     "marketplace_models",
     "notifications_models",

@@ -37,17 +37,34 @@ def book_of(session_factory: sessionmaker[Session], loan_id: int) -> oracle.Book
 
 
 def unpaid_rows(session: Session, loan_id: int) -> list[oracle.Row]:
-    return [
-        oracle.Row(
-            r.number,
-            r.due_date,
-            r.fee - r.paid_fee,
-            r.interest - r.paid_interest,
-            r.principal - r.paid_principal,
+    """The unpaid rows as they stand today: penalty and late fee include the days not yet
+    posted, computed here by DOMAIN.md §7's formula from the last day posted."""
+    loan = marketplace.get_loan(session, loan_id)
+    today = clock.today()
+    rows = []
+    for r in servicing.schedule(session, loan_id):
+        if r.status != "due":
+            continue
+        penalty, late_fee = r.penalty - r.paid_penalty, r.late_fee - r.paid_late_fee
+        if r.due_date < today:
+            posted = max(r.penalty_through or r.due_date, r.due_date)
+            now_dpd, posted_dpd = (today - r.due_date).days, (posted - r.due_date).days
+            days = oracle.penalty_days(now_dpd) - oracle.penalty_days(posted_dpd)
+            penalty += days * oracle.daily_penalty(r.principal - r.paid_principal, Decimal(loan.penalty_rate))
+            if posted_dpd <= 3 < now_dpd:
+                late_fee += loan.late_fee
+        rows.append(
+            oracle.Row(
+                r.number,
+                r.due_date,
+                r.fee - r.paid_fee,
+                r.interest - r.paid_interest,
+                r.principal - r.paid_principal,
+                penalty,
+                late_fee,
+            )
         )
-        for r in servicing.schedule(session, loan_id)
-        if r.status == "due"
-    ]
+    return rows
 
 
 def payable_rows(session: Session, loan_id: int) -> list[oracle.Row]:
@@ -68,13 +85,13 @@ def pay(
     """An installment repayment (all that is due, or ``amount`` of it), checked."""
     with session_factory() as session:
         rows = payable_rows(session, loan_id)
-    owed = sum(r.fee + r.interest + r.principal for r in rows)
+    owed = sum(r.owed for r in rows)
     expected = oracle.apply_partial(rows, owed if amount is None else amount, clock.today())
     repayment = lending.repay(session_factory, bank, loan_id, borrower, amount)
-    assert (repayment.principal, repayment.interest, repayment.fee, repayment.prepayment_fee) == (
-        *expected,
-        0,
+    got = oracle.Paid(
+        repayment.principal, repayment.interest, repayment.fee, repayment.penalty, repayment.late_fee
     )
+    assert (got, repayment.prepayment_fee) == (expected, 0)
     check_step(session_factory, loan_id, book, repayment)
     return repayment
 
@@ -135,11 +152,11 @@ def expected_early(session: Session, loan_id: int, principal: int) -> tuple[int,
 def check_step(
     session_factory: sessionmaker[Session], loan_id: int, book: oracle.Book, repayment: Repayment
 ) -> None:
-    shares = book.pay(repayment.principal, repayment.interest, repayment.prepayment_fee)
+    shares = book.pay(repayment.principal, repayment.interest, repayment.prepayment_fee, repayment.penalty)
     with session_factory() as session:
         rows = session.scalars(select(Distribution).where(Distribution.repayment_id == repayment.id)).all()
         got = {
-            d.holding_id: oracle.Shares(d.principal, d.interest, d.prepayment_fee, d.investor_fee)
+            d.holding_id: oracle.Shares(d.principal, d.interest, d.prepayment_fee, d.investor_fee, d.penalty)
             for d in rows
         }
         assert got == shares
@@ -149,11 +166,18 @@ def check_step(
         }
         for h in holdings:
             got_total = book.received[h.id]
-            assert (h.principal_received, h.interest_received, h.prepayment_fee_received, h.fees_paid) == (
+            assert (
+                h.principal_received,
+                h.interest_received,
+                h.prepayment_fee_received,
+                h.fees_paid,
+                h.penalty_received,
+            ) == (
                 got_total.principal,
                 got_total.interest,
                 got_total.prepayment_fee,
                 got_total.fees,
+                got_total.penalty,
             )
         assert marketplace.get_loan(session, loan_id).principal_outstanding == book.outstanding
     lending.assert_loan_sound(session_factory, loan_id)

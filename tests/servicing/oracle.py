@@ -61,10 +61,11 @@ class Received:
     interest: int = 0
     prepayment_fee: int = 0
     fees: int = 0
+    penalty: int = 0
 
     @property
     def net(self) -> int:
-        return self.principal + self.interest + self.prepayment_fee - self.fees
+        return self.principal + self.interest + self.prepayment_fee + self.penalty - self.fees
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,7 @@ class Shares:
     interest: int
     prepayment_fee: int
     investor_fee: int
+    penalty: int = 0
 
 
 @dataclass
@@ -89,14 +91,22 @@ class Book:
     def outstanding(self) -> int:
         return sum(c.principal for c in self.claims.values())
 
-    def pay(self, principal: int, interest: int, prepayment_fee: int = 0) -> dict[int, Shares]:
-        """Split one payment's components among the claims on the payment date (R25, R27)."""
+    def pay(
+        self, principal: int, interest: int, prepayment_fee: int = 0, penalty: int = 0
+    ) -> dict[int, Shares]:
+        """Split one payment's components among the claims on the payment date (R25, R27);
+        penalty interest is split too, and bears no management fee (DOMAIN.md §4)."""
         claims = list(self.claims.values())
         p, i, f = split(principal, claims), split(interest, claims), split(prepayment_fee, claims)
+        pen = split(penalty, claims)
         result = {}
         for holding_id in p:
             share = Shares(
-                p[holding_id], i[holding_id], f[holding_id], fen_times_rate(i[holding_id], self.fee_rate)
+                p[holding_id],
+                i[holding_id],
+                f[holding_id],
+                fen_times_rate(i[holding_id], self.fee_rate),
+                pen[holding_id],
             )
             claim = self.claims[holding_id]
             assert share.principal <= claim.principal  # a principal share never exceeds the claim
@@ -106,6 +116,7 @@ class Book:
             got.interest += share.interest
             got.prepayment_fee += share.prepayment_fee
             got.fees += share.investor_fee
+            got.penalty += share.penalty
             self.interest_log.setdefault(holding_id, []).append(share.interest)
             result[holding_id] = share
         return result
@@ -126,26 +137,52 @@ class Row:
     fee: int
     interest: int
     principal: int
+    penalty: int = 0
+    late_fee: int = 0
+
+    @property
+    def owed(self) -> int:
+        return self.fee + self.interest + self.principal + self.penalty + self.late_fee
 
 
-def apply_partial(rows: Sequence[Row], amount: int, today: date) -> tuple[int, int, int]:
-    """R32 / DOMAIN.md §7: fees → (penalty) → overdue interest → overdue principal, oldest
-    installment first; the current installment last. Returns (principal, interest, fee) paid."""
+@dataclass(frozen=True)
+class Paid:
+    principal: int
+    interest: int
+    fee: int
+    penalty: int
+    late_fee: int
+
+
+def apply_partial(rows: Sequence[Row], amount: int, today: date) -> Paid:
+    """R32 / DOMAIN.md §7: fees and late fees → penalty → overdue interest → overdue
+    principal, each oldest installment first; the current installment last."""
     overdue = sorted((r for r in rows if r.due_date < today), key=lambda r: r.number)
     current = sorted((r for r in rows if r.due_date >= today), key=lambda r: r.number)
-    queue = [r.fee for r in overdue] + [r.interest for r in overdue] + [r.principal for r in overdue]
-    kinds = ["fee"] * len(overdue) + ["interest"] * len(overdue) + ["principal"] * len(overdue)
-    for r in current:
-        queue += [r.fee, r.interest, r.principal]
-        kinds += ["fee", "interest", "principal"]
-    paid = {"fee": 0, "interest": 0, "principal": 0}
+    queue = [
+        (kind, getattr(r, kind))
+        for kind in ("fee", "late_fee", "penalty", "interest", "principal")
+        for r in overdue
+    ]
+    queue += [(kind, getattr(r, kind)) for r in current for kind in ("fee", "interest", "principal")]
+    paid = dict.fromkeys(("principal", "interest", "fee", "penalty", "late_fee"), 0)
     left = amount
-    for owed, kind in zip(queue, kinds, strict=True):
+    for kind, owed in queue:
         take = min(owed, left)
         paid[kind] += take
         left -= take
     assert left == 0
-    return paid["principal"], paid["interest"], paid["fee"]
+    return Paid(**paid)
+
+
+def penalty_days(dpd: int, grace: int = 3) -> int:
+    """DOMAIN.md §7: no penalty within grace; past it, every day from DPD 1."""
+    return dpd if dpd > grace else 0
+
+
+def daily_penalty(overdue_principal: int, penalty_rate: Decimal) -> int:
+    """R31: rd(overdue principal × penalty rate / 365), one day."""
+    return rd(Fraction(overdue_principal) * Fraction(penalty_rate) / 365)
 
 
 def accrued(period_interest: int, start: date, end: date, on: date) -> int:

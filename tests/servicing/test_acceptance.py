@@ -89,7 +89,7 @@ def _assert_r28(
     loans: list[tuple[int, oracle.Book, list[int]]],
 ) -> None:
     """R28: over each loan's life every investor received principal + allocated interest
-    (+ prepayment fee) − fees, to the fen — on their statements and in their money."""
+    (+ prepayment fee, + penalty interest) − fees, to the fen — on their statements and in their money."""
     with session_factory() as session:
         for n, investor in enumerate(investors):
             expected_money = deposits[n]
@@ -98,12 +98,13 @@ def _assert_r28(
                 principal = sum(r.principal for r in mine)
                 interest = sum(r.interest for r in mine)
                 prepayment_fee = sum(r.prepayment_fee for r in mine)
+                penalty = sum(r.penalty for r in mine)
                 fees = sum(
                     oracle.fen_times_rate(i, Decimal("0.10")) for i in _interest_shares(book, investor)
                 )
                 assert principal == amounts[n]  # every fen lent came back
                 assert sum(r.fees for r in mine) == fees
-                net = principal + interest + prepayment_fee - fees
+                net = principal + interest + prepayment_fee + penalty - fees
                 got = [
                     d for d in servicing.distributions_of_holder(session, investor) if d.loan_id == loan_id
                 ]

@@ -123,8 +123,12 @@ def test_r32_a_partial_payment_goes_fees_then_interest_then_principal_oldest_fir
 ) -> None:
     """R32 with a monthly management fee of 0.3 % (30.00 per installment): on 2027-02-28
     installments 1 and 2 are overdue and 3 is due today (current). Payments go fee 1, fee 2,
-    interest 1, interest 2, principal 1, principal 2, then installment 3's fee, interest, principal."""
-    loan_id, borrower, _ = _three_holders(session_factory, bank, monthly_fee_rate=Decimal("0.003"))
+    interest 1, interest 2, principal 1, principal 2, then installment 3's fee, interest, principal.
+    (A contract without penalty interest, to keep the figures round; with it, see
+    ``test_r32_penalty_and_late_fee_come_after_fees_before_interest``.)"""
+    loan_id, borrower, _ = _three_holders(
+        session_factory, bank, monthly_fee_rate=Decimal("0.003"), penalty_rate=Decimal(0)
+    )
     book = checks.book_of(session_factory, loan_id)
     lending.go_to(DUE[2])
 

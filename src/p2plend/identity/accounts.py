@@ -335,6 +335,17 @@ def set_locale(session: Session, user_id: int, locale: Literal["zh", "en"]) -> N
     session.flush()
 
 
+def locales_of(session: Session, user_ids: Iterable[int]) -> dict[int, str]:
+    """Each user's language for messages (``zh`` or ``en``), in one query."""
+    ids = set(user_ids)
+    if not ids:
+        return {}
+    return {
+        user_id: locale
+        for user_id, locale in session.execute(select(User.id, User.locale).where(User.id.in_(ids)))
+    }
+
+
 def phone_of(session: Session, user_id: int) -> str:
     """A user's phone in E.164, to send them an SMS through the notification port."""
     return records.phone_of(records.get_user(session, user_id))

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -129,14 +129,14 @@ def post(
             )
             session.add(entry)
             session.flush()
-            # Lock rows in id order so concurrent entries never deadlock.
-            for code in sorted(merged, key=lambda c: accounts[c].id):
-                _apply(session, accounts[code], merged[code])
-            session.add_all(
-                Posting(entry_id=entry.id, account_id=accounts[code].id, amount=amount)
-                for code, amount in merged.items()
+            _apply(session, accounts, merged)
+            session.execute(
+                insert(Posting),
+                [
+                    {"entry_id": entry.id, "account_id": accounts[code].id, "amount": amount}
+                    for code, amount in merged.items()
+                ],
             )
-            session.flush()
     except IntegrityError:
         # Another transaction posted the same key first: answer with its entry.
         existing = _entry_by_key(session, idempotency_key)
@@ -321,21 +321,44 @@ def _accounts_by_code(session: Session, codes: list[str]) -> dict[str, LedgerAcc
     return accounts
 
 
-def _apply(session: Session, account: LedgerAccount, amount: int) -> None:
-    """Move ``amount`` into ``account`` with one conditional UPDATE.
+def _apply(session: Session, accounts: dict[str, LedgerAccount], legs: dict[str, int]) -> None:
+    """Move each leg's amount into its account: a few statements however many legs.
 
-    The WHERE clause is the overdraft guard that holds under concurrency: PostgreSQL
-    re-evaluates it after waiting for a concurrent writer's row lock.
+    The rows are locked first, in id order, so concurrent entries never deadlock. A user
+    account paying out gets its own conditional UPDATE, whose WHERE clause is the overdraft
+    guard that holds under concurrency (PostgreSQL re-evaluates it after waiting for a
+    concurrent writer's lock); every other leg — a repayment's hundreds of holders — goes
+    in one executemany. The CHECK on user balances backs both.
     """
-    statement = update(LedgerAccount).where(LedgerAccount.id == account.id)
-    if account.owner_type == "user" and amount < 0:
-        statement = statement.where(LedgerAccount.balance + amount >= 0)
-    result = session.execute(
-        statement.values(balance=LedgerAccount.balance + amount),
-        execution_options={"synchronize_session": False},
+    ids = sorted(account.id for account in accounts.values())
+    session.execute(
+        select(LedgerAccount.id).where(LedgerAccount.id.in_(ids)).order_by(LedgerAccount.id).with_for_update()
     )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
-        raise InsufficientFunds(
-            "Not enough available balance for this operation.",
-            details={"account": account.code, "needed": -amount},
+    guarded = {
+        code: amount for code, amount in legs.items() if accounts[code].owner_type == "user" and amount < 0
+    }
+    for code, amount in guarded.items():
+        account = accounts[code]
+        result = session.execute(
+            update(LedgerAccount)
+            .where(LedgerAccount.id == account.id, LedgerAccount.balance + amount >= 0)
+            .values(balance=LedgerAccount.balance + amount),
+            execution_options={"synchronize_session": False},
+        )
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            raise InsufficientFunds(
+                "Not enough available balance for this operation.",
+                details={"account": account.code, "needed": -amount},
+            )
+    others = [
+        {"account_id": accounts[code].id, "delta": amount}
+        for code, amount in legs.items()
+        if code not in guarded
+    ]
+    if others:
+        session.connection().execute(
+            update(LedgerAccount)
+            .where(LedgerAccount.id == bindparam("account_id"))
+            .values(balance=LedgerAccount.balance + bindparam("delta")),
+            others,
         )

@@ -49,6 +49,9 @@ class Loan(Base):
     monthly_fee_rate: Mapped[Decimal] = mapped_column(Rate)  # of principal, with each installment
     investor_fee_rate: Mapped[Decimal] = mapped_column(Rate)  # of interest received, per holder
     prepayment_fee_rate: Mapped[Decimal] = mapped_column(Rate)  # of principal repaid early
+    # 罚息利率 per year on overdue principal, fixed by the contract within the 4 × LPR cap.
+    penalty_rate: Mapped[Decimal] = mapped_column(Rate)
+    late_fee: Mapped[int] = mapped_column(BigInteger, default=0)  # 逾期管理费 per overdue installment
     min_bid: Mapped[int] = mapped_column(BigInteger)
     bid_step: Mapped[int] = mapped_column(BigInteger)
     max_share: Mapped[Decimal] = mapped_column(Numeric(5, 4))  # of the amount, per investor
@@ -67,6 +70,11 @@ class Loan(Base):
     value_date: Mapped[date | None] = mapped_column(Date)
     service_fee: Mapped[int] = mapped_column(BigInteger, default=0)
     principal_outstanding: Mapped[int] = mapped_column(BigInteger, default=0)
+    # The overdue position as of the last end-of-day batch (servicing keeps it; history in
+    # ``loan_risk_days``): days past due, stage (M1…) and five-tier classification.
+    days_past_due: Mapped[int] = mapped_column(Integer, default=0)
+    stage: Mapped[str] = mapped_column(String(16), default="current")
+    classification: Mapped[str] = mapped_column(String(16), default="normal")
 
 
 class Bid(Base):
@@ -106,4 +114,5 @@ class Holding(Base):
     principal_received: Mapped[int] = mapped_column(BigInteger, default=0)
     interest_received: Mapped[int] = mapped_column(BigInteger, default=0)
     prepayment_fee_received: Mapped[int] = mapped_column(BigInteger, default=0)
+    penalty_received: Mapped[int] = mapped_column(BigInteger, default=0)
     fees_paid: Mapped[int] = mapped_column(BigInteger, default=0)

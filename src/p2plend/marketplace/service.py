@@ -100,6 +100,7 @@ class NewListing:
     monthly_fee_rate: Decimal
     investor_fee_rate: Decimal
     prepayment_fee_rate: Decimal
+    penalty_rate: Decimal  # 罚息利率 per year, already within the 4 × LPR cap
     min_bid: int
     bid_step: int
     max_share: Decimal
@@ -109,6 +110,7 @@ class NewListing:
     application_id: int | None = None
     product_version_id: int | None = None
     guarantor_id: int | None = None
+    late_fee: int = 0  # 逾期管理费 per overdue installment past grace
 
 
 # --- listing -----------------------------------------------------------------------------
@@ -148,6 +150,8 @@ def create_listing(session: Session, new: NewListing, *, actor_id: int | None) -
         monthly_fee_rate=new.monthly_fee_rate,
         investor_fee_rate=new.investor_fee_rate,
         prepayment_fee_rate=new.prepayment_fee_rate,
+        penalty_rate=new.penalty_rate,
+        late_fee=new.late_fee,
         min_bid=new.min_bid,
         bid_step=new.bid_step,
         max_share=new.max_share,

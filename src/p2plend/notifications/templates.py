@@ -211,6 +211,64 @@ TEMPLATES: dict[str, Template] = {
                 "We are sorry: your loan application no. {application_id} was declined.",
             ),
         ),
+        _t(
+            "installment_due_soon",
+            ("loan", "number", "due_date", "amount"),
+            (
+                "还款提醒",
+                "您的借款“{loan}”第{number}期将于{due_date}到期，应还{amount}元。"
+                "请在到期日前向存管账户充值足额资金，到期日将自动扣款。",
+            ),
+            (
+                "Repayment reminder",
+                'Installment {number} of your loan "{loan}" is due on {due_date}: CNY {amount}. '
+                "Keep enough in your custody account; it is debited automatically on the due date.",
+            ),
+        ),
+        _t(
+            "installment_due_today",
+            ("loan", "number", "amount"),
+            (
+                "今日还款未足额",
+                "您的借款“{loan}”第{number}期今日到期，尚欠{amount}元未能自动扣款。"
+                "请尽快充值还款；宽限期后将按合同计收罚息。",
+            ),
+            (
+                "Installment due today not fully paid",
+                'Installment {number} of your loan "{loan}" was due today and CNY {amount} could not be '
+                "debited. Please repay soon: after the grace period, penalty interest runs "
+                "as the contract says.",
+            ),
+        ),
+        _t(
+            "installment_overdue",
+            ("loan", "days", "amount"),
+            (
+                "逾期通知",
+                "您的借款“{loan}”已逾期{days}天，当前应还{amount}元（含罚息）。"
+                "逾期将影响您的信用记录，请尽快还款。",
+            ),
+            (
+                "Overdue notice",
+                'Your loan "{loan}" is {days} days overdue; CNY {amount} is owed now, '
+                "penalty interest included. "
+                "Late payment affects your credit record: please repay soon.",
+            ),
+        ),
+        _t(
+            "repayment_received",
+            ("loan", "amount", "principal", "interest", "penalty"),
+            (
+                "回款到账",
+                "您出借的“{loan}”今日回款{amount}元已到账（本金{principal}元，利息{interest}元，"
+                "罚息{penalty}元，已扣除利息管理费）。",
+            ),
+            (
+                "Repayment received",
+                'Loan "{loan}" paid you CNY {amount} today (principal {principal}, interest {interest}, '
+                "penalty interest {penalty}; net of the interest management fee).",
+            ),
+        ),
     )
 }
 

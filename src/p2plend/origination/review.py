@@ -65,6 +65,7 @@ from p2plend.origination.vocabulary import (
     UNDER_REVIEW,
 )
 from p2plend.schedules.service import Method
+from p2plend.servicing import delinquency
 
 MAX_NOTE = 500
 MAX_VERIFICATION_NOTES = 2000
@@ -298,6 +299,7 @@ def listing_of(
     """The listing an approved application becomes: every term fixed from its version."""
     assert application.approved_grade and application.annual_rate is not None
     assert application.risk_class and application.service_fee_rate is not None
+    assert application.lpr_rate is not None
     return marketplace.NewListing(
         borrower_id=application.borrower_id,
         borrower_kind=application.borrower_kind,
@@ -316,6 +318,9 @@ def listing_of(
         monthly_fee_rate=terms.monthly_fee_rate,
         investor_fee_rate=terms.investor_fee_rate,
         prepayment_fee_rate=terms.prepayment_fee_rate,
+        penalty_rate=delinquency.capped_penalty_rate(
+            application.annual_rate, delinquency.PENALTY_MULTIPLIER, application.lpr_rate
+        ),
         min_bid=terms.min_bid,
         bid_step=terms.bid_step,
         max_share=terms.max_share,

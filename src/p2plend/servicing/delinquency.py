@@ -216,7 +216,16 @@ def daily_penalty(
         if lpr is None
         else capped_penalty_rate(contract_rate, multiplier, lpr)
     )
-    return round_fen(Decimal(overdue_principal) * rate / day_basis)
+    return penalty_per_day(overdue_principal, rate, day_basis=day_basis)
+
+
+def penalty_per_day(
+    overdue_principal: Fen, annual_penalty_rate: Decimal, *, day_basis: int = PENALTY_DAY_BASIS
+) -> Fen:
+    """One day of 罚息 at a penalty rate already fixed (and capped) by the contract."""
+    if overdue_principal < 0:
+        raise ValueError("overdue principal is not negative")
+    return round_fen(Decimal(overdue_principal) * annual_penalty_rate / day_basis)
 
 
 def penalty_for_days(

@@ -3,6 +3,7 @@
 from datetime import date, datetime
 
 from sqlalchemy import BigInteger, CheckConstraint, Date, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column
 
 from p2plend.db import Base, BigId, UtcDateTime
@@ -19,6 +20,7 @@ class ScheduledInstallment(Base):
             "paid_principal <= principal AND paid_interest <= interest AND paid_fee <= fee",
             name="paid_within_due",
         ),
+        CheckConstraint("paid_penalty <= penalty AND paid_late_fee <= late_fee", name="paid_within_charged"),
         Index("ix_loan_installments_loan_status", "loan_id", "status"),
     )
 
@@ -33,6 +35,13 @@ class ScheduledInstallment(Base):
     paid_principal: Mapped[int] = mapped_column(BigInteger, default=0)
     paid_interest: Mapped[int] = mapped_column(BigInteger, default=0)
     paid_fee: Mapped[int] = mapped_column(BigInteger, default=0)
+    # Charged only once the installment is overdue past grace (DOMAIN.md §7): 罚息, to the
+    # holders, accrued day by day up to ``penalty_through``; 逾期管理费, to the platform.
+    penalty: Mapped[int] = mapped_column(BigInteger, default=0)
+    paid_penalty: Mapped[int] = mapped_column(BigInteger, default=0)
+    penalty_through: Mapped[date | None] = mapped_column(Date)
+    late_fee: Mapped[int] = mapped_column(BigInteger, default=0)
+    paid_late_fee: Mapped[int] = mapped_column(BigInteger, default=0)
     status: Mapped[str] = mapped_column(String(16))  # due | paid | superseded
     paid_on: Mapped[date | None] = mapped_column(Date)
 
@@ -45,6 +54,10 @@ class ScheduledInstallment(Base):
             - self.paid_interest
             + self.fee
             - self.paid_fee
+            + self.penalty
+            - self.paid_penalty
+            + self.late_fee
+            - self.paid_late_fee
         )
 
 
@@ -63,6 +76,8 @@ class Repayment(Base):
     interest: Mapped[int] = mapped_column(BigInteger)
     fee: Mapped[int] = mapped_column(BigInteger)  # borrower's management fee, to the platform
     prepayment_fee: Mapped[int] = mapped_column(BigInteger)  # to the holders
+    penalty: Mapped[int] = mapped_column(BigInteger, default=0)  # 罚息, to the holders
+    late_fee: Mapped[int] = mapped_column(BigInteger, default=0)  # 逾期管理费, to the platform
     entry_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_entries.id"))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
@@ -82,8 +97,64 @@ class Distribution(Base):
     principal: Mapped[int] = mapped_column(BigInteger)
     interest: Mapped[int] = mapped_column(BigInteger)
     prepayment_fee: Mapped[int] = mapped_column(BigInteger)
+    penalty: Mapped[int] = mapped_column(BigInteger, default=0)
     investor_fee: Mapped[int] = mapped_column(BigInteger)  # 利息管理费, rd(interest × rate) (R27)
 
-    @property
+    @hybrid_property
     def net(self) -> int:
-        return self.principal + self.interest + self.prepayment_fee - self.investor_fee
+        """What the holder received, net of the management fee (in Python and in SQL)."""
+        return self.principal + self.interest + self.prepayment_fee + self.penalty - self.investor_fee
+
+
+class PenaltyAccrual(Base):
+    """罚息计提: the penalty interest one installment earned for one business date (or, on the
+    first day past grace, for the whole grace too). Unique per day: posting twice is refused."""
+
+    __tablename__ = "penalty_accruals"
+    __table_args__ = (UniqueConstraint("installment_id", "business_date"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    loan_id: Mapped[int] = mapped_column(ForeignKey("loans.id"), index=True)
+    installment_id: Mapped[int] = mapped_column(ForeignKey("loan_installments.id"))
+    business_date: Mapped[date] = mapped_column(Date, index=True)
+    days_past_due: Mapped[int] = mapped_column(Integer)
+    days: Mapped[int] = mapped_column(Integer)  # days of penalty posted today (grace catch-up: > 1)
+    overdue_principal: Mapped[int] = mapped_column(BigInteger)
+    penalty: Mapped[int] = mapped_column(BigInteger)
+    late_fee: Mapped[int] = mapped_column(BigInteger)
+
+
+class LoanRiskDay(Base):
+    """The loan's overdue position at the end of one business date (逾期/五级分类 history):
+    a row for every day the loan is overdue and for the day it comes back to current."""
+
+    __tablename__ = "loan_risk_days"
+    __table_args__ = (UniqueConstraint("loan_id", "business_date"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    loan_id: Mapped[int] = mapped_column(ForeignKey("loans.id"), index=True)
+    business_date: Mapped[date] = mapped_column(Date, index=True)
+    days_past_due: Mapped[int] = mapped_column(Integer)
+    stage: Mapped[str] = mapped_column(String(16))
+    classification: Mapped[str] = mapped_column(String(16))
+    overdue_principal: Mapped[int] = mapped_column(BigInteger)
+    overdue_interest: Mapped[int] = mapped_column(BigInteger)
+    penalty_owed: Mapped[int] = mapped_column(BigInteger)
+
+
+class DailyFigures(Base):
+    """The platform's figures at the end of one business date, for disclosure (信息披露)."""
+
+    __tablename__ = "platform_daily_figures"
+
+    business_date: Mapped[date] = mapped_column(Date, primary_key=True)
+    loans_outstanding: Mapped[int] = mapped_column(Integer)
+    principal_outstanding: Mapped[int] = mapped_column(BigInteger)
+    borrowers: Mapped[int] = mapped_column(Integer)
+    lenders: Mapped[int] = mapped_column(Integer)
+    overdue_loans: Mapped[int] = mapped_column(Integer)
+    overdue_principal: Mapped[int] = mapped_column(BigInteger)  # of the loans overdue, all of it
+    overdue_principal_90: Mapped[int] = mapped_column(BigInteger)  # of loans > 90 DPD (不良)
+    repaid: Mapped[int] = mapped_column(BigInteger)  # repayments taken that day
+    disbursed: Mapped[int] = mapped_column(BigInteger)
+    penalty_accrued: Mapped[int] = mapped_column(BigInteger)

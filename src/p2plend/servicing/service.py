@@ -10,11 +10,12 @@ between the same sub-accounts. Holdings always sum to the loan's outstanding pri
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from p2plend import clock
 from p2plend.audit import service as audit
@@ -34,6 +35,7 @@ from p2plend.schedules.service import (
     partial_early_repayment,
     period_bounds,
 )
+from p2plend.servicing import delinquency
 from p2plend.servicing.errors import (
     InstallmentDueFirst,
     InvalidRepayment,
@@ -41,7 +43,7 @@ from p2plend.servicing.errors import (
     NotTheBorrower,
     RepaymentExceedsDue,
 )
-from p2plend.servicing.models import Distribution, Repayment, ScheduledInstallment
+from p2plend.servicing.models import Distribution, PenaltyAccrual, Repayment, ScheduledInstallment
 
 DUE, PAID, SUPERSEDED = "due", "paid", "superseded"
 
@@ -137,31 +139,112 @@ def unpaid_installments(session: Session, loan_id: int) -> list[ScheduledInstall
 
 @dataclass(frozen=True)
 class AmountDue:
-    """What ``repay`` takes now: every installment due by today, or else the next one."""
+    """What ``repay`` takes now: every installment due by today, or else the next one;
+    penalty interest and late fees counted up to today."""
 
     installments: tuple[ScheduledInstallment, ...]
     principal: int
     interest: int
     fee: int
+    penalty: int = 0
+    late_fee: int = 0
 
     @property
     def total(self) -> int:
-        return self.principal + self.interest + self.fee
+        return self.principal + self.interest + self.fee + self.penalty + self.late_fee
 
 
 def amount_due(session: Session, loan_id: int) -> AmountDue:
-    rows = _payable(unpaid_installments(session, loan_id), clock.today())
+    loan = marketplace.get_loan(session, loan_id)
+    today = clock.today()
+    rows = _payable(unpaid_installments(session, loan_id), today)
+    # What today's payment would post first (penalty days not yet accrued), without posting it.
+    pending = [accrual for row in rows for accrual in _pending_accruals(loan, row, today)]
     return AmountDue(
         installments=tuple(rows),
         principal=sum(r.principal - r.paid_principal for r in rows),
         interest=sum(r.interest - r.paid_interest for r in rows),
         fee=sum(r.fee - r.paid_fee for r in rows),
+        penalty=sum(r.penalty - r.paid_penalty for r in rows) + sum(a.penalty for a in pending),
+        late_fee=sum(r.late_fee - r.paid_late_fee for r in rows) + sum(a.late_fee for a in pending),
     )
 
 
 def _payable(unpaid: list[ScheduledInstallment], today: date) -> list[ScheduledInstallment]:
     arrears = [r for r in unpaid if r.due_date <= today]
     return arrears or unpaid[:1]
+
+
+# --- penalty interest (罚息) and late fees -------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Accrual:
+    installment: ScheduledInstallment
+    business_date: date
+    days_past_due: int
+    days: int
+    overdue_principal: int
+    penalty: int
+    late_fee: int
+
+
+def _pending_accruals(loan: Loan, row: ScheduledInstallment, through: date) -> list[_Accrual]:
+    """The penalty and late fee ``row`` earns on each day after its last accrual up to
+    ``through`` (DOMAIN.md §7): nothing within grace, then the grace days and that day at
+    once, then one day at a time, on the principal still overdue (R30, R31)."""
+    if row.status != DUE or row.due_date >= through:
+        return []
+    overdue_principal = row.principal - row.paid_principal
+    daily = delinquency.penalty_per_day(overdue_principal, Decimal(loan.penalty_rate))
+    accruals: list[_Accrual] = []
+    day = max(row.penalty_through or row.due_date, row.due_date) + timedelta(days=1)
+    while day <= through:
+        dpd = (day - row.due_date).days
+        days = delinquency.penalty_days_posted_on(dpd)
+        late_fee = loan.late_fee if dpd == delinquency.GRACE_DAYS + 1 else 0
+        if days * daily or late_fee:
+            accruals.append(_Accrual(row, day, dpd, days, overdue_principal, days * daily, late_fee))
+        day += timedelta(days=1)
+    return accruals
+
+
+def accrue_overdue(session: Session, loan: Loan, through: date) -> int:
+    """罚息计提: post every overdue installment's penalty and late fee up to ``through``.
+
+    Each day is posted once (``penalty_through``; one ``penalty_accruals`` row per
+    installment and day), by whichever comes first: the end-of-day batch of that day or a
+    payment on it — so a borrower who pays on DPD 10 pays ten days, and the batch that
+    runs that evening adds nothing. Returns how many accruals were written.
+    """
+    accruals: list[_Accrual] = []
+    for row in unpaid_installments(session, loan.id):
+        if row.due_date >= through:
+            break
+        accruals.extend(_pending_accruals(loan, row, through))
+        row.penalty_through = max(row.penalty_through or through, through)
+    for accrual in accruals:
+        accrual.installment.penalty += accrual.penalty
+        accrual.installment.late_fee += accrual.late_fee
+    session.flush()
+    if accruals:
+        session.execute(
+            insert(PenaltyAccrual),
+            [
+                {
+                    "loan_id": loan.id,
+                    "installment_id": a.installment.id,
+                    "business_date": a.business_date,
+                    "days_past_due": a.days_past_due,
+                    "days": a.days,
+                    "overdue_principal": a.overdue_principal,
+                    "penalty": a.penalty,
+                    "late_fee": a.late_fee,
+                }
+                for a in accruals
+            ],
+        )
+    return len(accruals)
 
 
 # --- repayment ---------------------------------------------------------------------------
@@ -178,6 +261,7 @@ def repay(
     """
     loan = _serviced_loan(session, loan_id, payer_id)
     today = clock.today()
+    accrue_overdue(session, loan, today)
     rows = _payable(unpaid_installments(session, loan.id), today)
     if not rows:
         raise NothingDue("Nothing is due on this loan.")
@@ -189,49 +273,96 @@ def repay(
         raise RepaymentExceedsDue(
             f"{yuan_str(owed)} yuan is due now; to pay more, repay early.", details={"due": yuan_str(owed)}
         )
-    principal, interest, fee = _apply(rows, amount, today)
-    for row in rows:
-        if row.owed == 0:
-            row.status, row.paid_on = PAID, today
-    audit.record(
-        session,
-        actor_id=payer_id,
-        action="loan.repaid",
-        object_type="loan",
-        object_id=loan.id,
-        details={
-            "amount": yuan_str(amount),
-            "installments": [r.number for r in rows],
-            "principal": yuan_str(principal),
-            "interest": yuan_str(interest),
-            "fee": yuan_str(fee),
-        },
-    )
-    repayment = _record(
+    return _take_payment(
         session,
         loan,
+        rows,
+        amount,
         payer_id=payer_id,
         kind="installment",
-        principal=principal,
-        interest=interest,
-        fee=fee,
-        prepayment_fee=0,
+        on=today,
+        custodian=custodian,
+        idempotency_key=None,
     )
-    _distribute(session, loan, repayment, custodian)
+
+
+def collect_due(session: Session, loan_id: int, *, on: date, custodian: Custodian) -> Repayment | None:
+    """代扣: the end-of-day batch takes what is due by ``on`` from the borrower's available
+    balance — all of it, or as much as there is — under the standing debit authorisation
+    of the loan contract (R10). The ledger entry is keyed by (date, step, loan)."""
+    loan = marketplace.lock_loan(session, loan_id)
+    if loan.status != marketplace.DISBURSED:
+        return None
+    accrue_overdue(session, loan, on)
+    rows = [r for r in unpaid_installments(session, loan.id) if r.due_date <= on]
+    available = ledger.user_balances(session, loan.borrower_id).available
+    amount = min(sum(r.owed for r in rows), available)
+    if amount <= 0:
+        return None
+    return _take_payment(
+        session,
+        loan,
+        rows,
+        amount,
+        payer_id=loan.borrower_id,
+        kind="auto_debit",
+        on=on,
+        custodian=custodian,
+        idempotency_key=f"eod:{on.isoformat()}:auto_debit:loan:{loan.id}",
+    )
+
+
+def _take_payment(
+    session: Session,
+    loan: Loan,
+    rows: list[ScheduledInstallment],
+    amount: int,
+    *,
+    payer_id: int,
+    kind: str,
+    on: date,
+    custodian: Custodian,
+    idempotency_key: str | None,
+) -> Repayment:
+    paid = _apply(rows, amount, on)
+    for row in rows:
+        if row.owed == 0:
+            row.status, row.paid_on = PAID, on
+    audit.record(
+        session,
+        actor_id=payer_id if kind == "installment" else None,
+        action="loan.repaid" if kind == "installment" else f"loan.{kind}",
+        object_type="loan",
+        object_id=loan.id,
+        details=_repayment_details(amount, rows, paid),
+    )
+    repayment = _record(session, loan, payer_id=payer_id, kind=kind, on=on, prepayment_fee=0, **paid)
+    _distribute(session, loan, repayment, custodian, idempotency_key=idempotency_key)
     _settle_if_repaid(session, loan)
     return repayment
 
 
-def _apply(rows: list[ScheduledInstallment], amount: int, today: date) -> tuple[int, int, int]:
+def _repayment_details(
+    amount: int, rows: list[ScheduledInstallment], paid: dict[str, int]
+) -> dict[str, object]:
+    details: dict[str, object] = {"amount": yuan_str(amount), "installments": [r.number for r in rows]}
+    details.update((part, yuan_str(value)) for part, value in paid.items())
+    return details
+
+
+# Where a part payment goes (R32): fees and late fees, penalty, interest, principal of the
+# overdue installments, each component oldest installment first; then the current one.
+_OVERDUE_ORDER = ("fee", "late_fee", "penalty", "interest", "principal")
+_CURRENT_ORDER = ("fee", "interest", "principal")
+
+
+def _apply(rows: list[ScheduledInstallment], amount: int, today: date) -> dict[str, int]:
     overdue = [r for r in rows if r.due_date < today]
     current = [r for r in rows if r.due_date >= today]
-    order = (
-        [(r, "fee") for r in overdue]
-        + [(r, "interest") for r in overdue]
-        + [(r, "principal") for r in overdue]
-        + [(r, part) for r in current for part in ("fee", "interest", "principal")]
-    )
-    paid = {"fee": 0, "interest": 0, "principal": 0}
+    order = [(r, part) for part in _OVERDUE_ORDER for r in overdue] + [
+        (r, part) for r in current for part in _CURRENT_ORDER
+    ]
+    paid = dict.fromkeys(_OVERDUE_ORDER, 0)
     left = amount
     for row, part in order:
         owed = getattr(row, part) - getattr(row, f"paid_{part}")
@@ -239,7 +370,7 @@ def _apply(rows: list[ScheduledInstallment], amount: int, today: date) -> tuple[
         setattr(row, f"paid_{part}", getattr(row, f"paid_{part}") + take)
         paid[part] += take
         left -= take
-    return paid["principal"], paid["interest"], paid["fee"]
+    return paid
 
 
 @dataclass(frozen=True)
@@ -303,6 +434,7 @@ def repay_early(
         loan,
         payer_id=payer_id,
         kind=early.kind,
+        on=clock.today(),
         principal=early.principal,
         interest=early.interest,
         fee=0,
@@ -396,21 +528,26 @@ def _record(
     *,
     payer_id: int,
     kind: str,
+    on: date,
     principal: int,
     interest: int,
     fee: int,
     prepayment_fee: int,
+    penalty: int = 0,
+    late_fee: int = 0,
 ) -> Repayment:
     repayment = Repayment(
         loan_id=loan.id,
         payer_id=payer_id,
         kind=kind,
-        business_date=clock.today(),
-        amount=principal + interest + fee + prepayment_fee,
+        business_date=on,
+        amount=principal + interest + fee + prepayment_fee + penalty + late_fee,
         principal=principal,
         interest=interest,
         fee=fee,
         prepayment_fee=prepayment_fee,
+        penalty=penalty,
+        late_fee=late_fee,
         created_at=clock.now(),
     )
     session.add(repayment)
@@ -427,16 +564,29 @@ class _Share:
     principal: int = 0
     interest: int = 0
     prepayment_fee: int = 0
+    penalty: int = 0
     investor_fee: int = 0
 
     @property
     def net(self) -> int:
-        return self.principal + self.interest + self.prepayment_fee - self.investor_fee
+        return self.principal + self.interest + self.prepayment_fee + self.penalty - self.investor_fee
 
 
-def _distribute(session: Session, loan: Loan, repayment: Repayment, custodian: Custodian) -> None:
+def _distribute(
+    session: Session,
+    loan: Loan,
+    repayment: Repayment,
+    custodian: Custodian,
+    *,
+    idempotency_key: str | None = None,
+) -> None:
     """Split each component among the holders on the payment date (R25), take each holder's
-    management fee from their interest (R27), move the money — ledger and bank alike."""
+    management fee from their interest (R27), move the money — ledger and bank alike.
+
+    Set-based: the shares are computed in memory, then written with a fixed number of
+    statements whatever the number of holders (one ledger entry, one executemany of the
+    holdings, one insert of the distributions).
+    """
     holdings = marketplace.holdings_of_loan(session, loan.id)
     weights = [h.principal_outstanding for h in holdings]
     shares = [_Share(h) for h in holdings]
@@ -447,21 +597,23 @@ def _distribute(session: Session, loan: Loan, repayment: Repayment, custodian: C
         share.investor_fee = fen_times_rate(part, Decimal(loan.investor_fee_rate))
     for share, part in zip(shares, allocate(repayment.prepayment_fee, weights), strict=True):
         share.prepayment_fee = part
-    platform_income = repayment.fee + sum(s.investor_fee for s in shares)
+    for share, part in zip(shares, allocate(repayment.penalty, weights), strict=True):
+        share.penalty = part
+    platform_income = repayment.fee + repayment.late_fee + sum(s.investor_fee for s in shares)
     entry = ledger.post(
         session,
         kind=f"repayment_{repayment.kind}",
         legs=[ledger.Leg(ledger.user_available(loan.borrower_id), -repayment.amount)]
         + [ledger.Leg(ledger.user_available(s.holding.holder_id), s.net) for s in shares]
         + [ledger.Leg(ledger.PLATFORM_FEE_INCOME, platform_income)],
-        idempotency_key=f"repayment:{repayment.id}",
+        idempotency_key=idempotency_key or f"repayment:{repayment.id}",
+        business_date=repayment.business_date,
         ref_type="repayment",
         ref_id=repayment.id,
         memo=f"loan {loan.id} {repayment.kind}",
     ).entry
     repayment.entry_id = entry.id
-    for share in shares:
-        _credit_holding(session, loan, repayment, share)
+    _credit_holdings(session, loan, repayment, shares)
     loan.principal_outstanding -= repayment.principal
     session.flush()
     _instruct_bank(
@@ -469,25 +621,41 @@ def _distribute(session: Session, loan: Loan, repayment: Repayment, custodian: C
     )
 
 
-def _credit_holding(session: Session, loan: Loan, repayment: Repayment, share: _Share) -> None:
-    holding = share.holding
-    holding.principal_outstanding -= share.principal
-    holding.principal_received += share.principal
-    holding.interest_received += share.interest
-    holding.prepayment_fee_received += share.prepayment_fee
-    holding.fees_paid += share.investor_fee
-    session.add(
-        Distribution(
-            repayment_id=repayment.id,
-            loan_id=loan.id,
-            holding_id=holding.id,
-            holder_id=holding.holder_id,
-            business_date=repayment.business_date,
-            principal=share.principal,
-            interest=share.interest,
-            prepayment_fee=share.prepayment_fee,
-            investor_fee=share.investor_fee,
-        )
+def _credit_holdings(session: Session, loan: Loan, repayment: Repayment, shares: Sequence[_Share]) -> None:
+    updated = [
+        {
+            "id": s.holding.id,
+            "principal_outstanding": s.holding.principal_outstanding - s.principal,
+            "principal_received": s.holding.principal_received + s.principal,
+            "interest_received": s.holding.interest_received + s.interest,
+            "prepayment_fee_received": s.holding.prepayment_fee_received + s.prepayment_fee,
+            "penalty_received": s.holding.penalty_received + s.penalty,
+            "fees_paid": s.holding.fees_paid + s.investor_fee,
+        }
+        for s in shares
+    ]
+    session.execute(update(Holding), updated)
+    # The loaded holdings now show what the database holds, without reading it back.
+    for share, values in zip(shares, updated, strict=True):
+        for key, value in values.items():
+            set_committed_value(share.holding, key, value)
+    session.execute(
+        insert(Distribution),
+        [
+            {
+                "repayment_id": repayment.id,
+                "loan_id": loan.id,
+                "holding_id": s.holding.id,
+                "holder_id": s.holding.holder_id,
+                "business_date": repayment.business_date,
+                "principal": s.principal,
+                "interest": s.interest,
+                "prepayment_fee": s.prepayment_fee,
+                "penalty": s.penalty,
+                "investor_fee": s.investor_fee,
+            }
+            for s in shares
+        ],
     )
 
 
@@ -552,16 +720,6 @@ def distributions_of_holder(session: Session, holder_id: int, *, limit: int = 50
 def received_by_holder(session: Session, holder_id: int) -> int:
     """Everything a holder has received net of fees (statements; R28 checks)."""
     total = session.scalar(
-        select(
-            func.coalesce(
-                func.sum(
-                    Distribution.principal
-                    + Distribution.interest
-                    + Distribution.prepayment_fee
-                    - Distribution.investor_fee
-                ),
-                0,
-            )
-        ).where(Distribution.holder_id == holder_id)
+        select(func.coalesce(func.sum(Distribution.net), 0)).where(Distribution.holder_id == holder_id)
     )
     return int(total or 0)

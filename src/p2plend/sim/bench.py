@@ -188,6 +188,7 @@ def _funded_loan(
         monthly_fee_rate=Decimal(0),
         investor_fee_rate=Decimal("0.10"),
         prepayment_fee_rate=Decimal(0),
+        penalty_rate=Decimal("0.02"),
         min_bid=lent,
         bid_step=100,
         max_share=Decimal(1),

@@ -1,0 +1,343 @@
+"""日终批处理: the end-of-day batch, as ordered business steps over the loans in service.
+
+For one business date the steps run in this order (DOMAIN.md §7, in the spirit of a
+core-banking close of business):
+
+1. ``auto_debit``  代扣: what is due by the date, from the borrower's available balance;
+2. ``accrue``      罚息计提: penalty interest and late fees of overdue installments;
+3. ``classify``    overdue days, stage (M1…M7+) and five-tier classification, with history;
+4. ``remind``      reminders and overdue notices to borrowers, repayment notices to holders;
+5. ``figures``     the day's platform figures, for disclosure.
+
+How it stays correct when run twice, killed, or run by several workers at once:
+
+* A step's loans are split into **chunks** written to ``eod_chunks`` before any is worked
+  (the plan is fixed once: a second planner's insert collides on the unique key and it
+  adopts the first plan). A worker claims a pending chunk, does every act of it and marks
+  it done **in one transaction**: killed half-way, the transaction rolls back and the chunk
+  is pending again, as if never touched. Money moved at the custodian bank before the crash
+  is replayed, not repeated, because instruction numbers derive from the act.
+* On PostgreSQL workers claim with ``FOR UPDATE SKIP LOCKED``, so any number of them —
+  ``p2plend eod run`` on several machines, or every server process's scheduler — share
+  the chunks; one waits for the others' chunks before the next step begins, because each
+  step reads what the previous one wrote. On SQLite writers are serialised anyway.
+* A closed date is never run again (``eod_runs``); the acts themselves write once per
+  (date, step, object) — ledger keys ``eod:{date}:auto_debit:loan:{id}``, one penalty
+  accrual per installment and date, one history row per loan and date.
+* **Catch-up**: ``close_through`` closes every date not yet closed, oldest first.
+"""
+
+import os
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+import structlog
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from p2plend import clock
+from p2plend.custody.port import Custodian
+from p2plend.db import transaction
+from p2plend.errors import InvalidInput
+from p2plend.jobs.models import EodChunk, EodRun
+from p2plend.servicing import end_of_day
+from p2plend.servicing import service as servicing
+
+log = structlog.get_logger()
+
+DEFAULT_CHUNK_SIZE = 200  # loans per chunk: small enough to share, big enough to amortise
+POLL_SECONDS = 0.05  # waiting for another worker's chunk to finish
+RUNNING, CLOSED = "running", "closed"
+PENDING, DONE = "pending", "done"
+
+Act = Callable[[Session, int, date, Custodian], int]
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    label_zh: str
+    # One act per loan in service; ``None``: the step is one act for the whole day.
+    per_loan: Act | None
+    whole_day: Callable[[Session, date], int] | None = None
+
+
+def _auto_debit(session: Session, loan_id: int, on: date, custodian: Custodian) -> int:
+    return 0 if servicing.collect_due(session, loan_id, on=on, custodian=custodian) is None else 1
+
+
+def _accrue(session: Session, loan_id: int, on: date, _custodian: Custodian) -> int:
+    return end_of_day.accrue(session, loan_id, on)
+
+
+def _classify(session: Session, loan_id: int, on: date, _custodian: Custodian) -> int:
+    return int(end_of_day.classify(session, loan_id, on))
+
+
+def _remind(session: Session, loan_id: int, on: date, _custodian: Custodian) -> int:
+    return end_of_day.remind_borrower(session, loan_id, on) + end_of_day.notify_holders(session, loan_id, on)
+
+
+def _figures(session: Session, on: date) -> int:
+    end_of_day.snapshot_figures(session, on)
+    return 1
+
+
+STEPS: tuple[Step, ...] = (
+    Step("auto_debit", "自动代扣", _auto_debit),
+    Step("accrue", "罚息计提", _accrue),
+    Step("classify", "逾期分级", _classify),
+    Step("remind", "提醒通知", _remind),
+    Step("figures", "日终数据", None, _figures),
+)
+STEP_NAMES = tuple(step.name for step in STEPS)
+
+
+class DateNotClosable(InvalidInput):
+    code = "eod_date_not_closable"
+
+
+@dataclass
+class DayReport:
+    business_date: date
+    already_closed: bool = False
+    items: dict[str, int] = field(default_factory=dict)  # step → acts done by this worker
+    chunks: int = 0  # chunks this worker did
+
+
+Progress = Callable[[date, str, int, int], None]  # (date, step, chunks done, chunks planned)
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"[:64]
+
+
+# --- closing dates ------------------------------------------------------------------------
+
+
+def dates_to_close(session: Session, through: date) -> list[date]:
+    """The dates not yet closed up to ``through``, oldest first: from the day after the last
+    closed date (or an unfinished run) — or just ``through`` when no date was ever closed."""
+    first_open = session.scalar(select(func.min(EodRun.business_date)).where(EodRun.status == RUNNING))
+    last_closed = session.scalar(select(func.max(EodRun.business_date)).where(EodRun.status == CLOSED))
+    candidates = [d for d in (first_open, last_closed + timedelta(days=1) if last_closed else None) if d]
+    start = min(candidates) if candidates else through
+    days = []
+    day = start
+    while day <= through:
+        days.append(day)
+        day += timedelta(days=1)
+    closed = set(
+        session.scalars(
+            select(EodRun.business_date).where(
+                EodRun.status == CLOSED, EodRun.business_date.between(start, through)
+            )
+        ).all()
+    )
+    return [d for d in days if d not in closed]
+
+
+def close_through(
+    factory: sessionmaker[Session],
+    through: date,
+    custodian: Custodian,
+    *,
+    worker: str | None = None,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    progress: Progress | None = None,
+) -> list[DayReport]:
+    """Close every date not yet closed up to ``through`` (catch-up), in order."""
+    if through > clock.today():
+        raise DateNotClosable(
+            "A business date can be closed only once it has come.",
+            details={"date": through.isoformat(), "today": clock.today().isoformat()},
+        )
+    with factory() as session:
+        days = dates_to_close(session, through)
+    return [
+        close_date(factory, day, custodian, worker=worker, chunk_size=chunk_size, progress=progress)
+        for day in days
+    ]
+
+
+def close_date(
+    factory: sessionmaker[Session],
+    on: date,
+    custodian: Custodian,
+    *,
+    worker: str | None = None,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    progress: Progress | None = None,
+) -> DayReport:
+    """Run every step of ``on``'s batch, sharing the work with any other worker on it."""
+    worker = worker or worker_name()
+    report = DayReport(on)
+    if not _open_run(factory, on):
+        report.already_closed = True
+        return report
+    for step in STEPS:
+        _plan(factory, on, step, chunk_size)
+        while True:
+            done = _work_one_chunk(factory, on, step, custodian, worker)
+            if done is not None:
+                report.chunks += 1
+                report.items[step.name] = report.items.get(step.name, 0) + done
+                if progress is not None:
+                    progress(on, step.name, *_chunk_progress(factory, on, step.name))
+                continue
+            if _step_finished(factory, on, step.name):
+                break
+            time.sleep(POLL_SECONDS)  # another worker holds the last chunks
+    _close_run(factory, on)
+    log.debug("eod.closed", business_date=on.isoformat(), worker=worker, items=report.items)
+    return report
+
+
+def _open_run(factory: sessionmaker[Session], on: date) -> bool:
+    """Start ``on``'s run (once); False when it is already closed."""
+    try:
+        with transaction(factory) as session:
+            run = session.get(EodRun, on)
+            if run is not None:
+                return run.status != CLOSED
+            session.add(EodRun(business_date=on, status=RUNNING, step=STEPS[0].name, started_at=clock.now()))
+    except IntegrityError:
+        with factory() as session:  # another worker started it first
+            run = session.get(EodRun, on)
+            return run is not None and run.status != CLOSED
+    return True
+
+
+def _plan(factory: sessionmaker[Session], on: date, step: Step, chunk_size: int) -> None:
+    """Fix the step's chunks once, from the loans in service at the step's start."""
+    try:
+        with transaction(factory) as session:
+            if session.scalar(
+                select(EodChunk.id).where(EodChunk.business_date == on, EodChunk.step == step.name).limit(1)
+            ):
+                return
+            session.execute(update(EodRun).where(EodRun.business_date == on).values(step=step.name))
+            loans = end_of_day.loans_in_service(session) if step.per_loan else []
+            slices = [loans[i : i + chunk_size] for i in range(0, len(loans), chunk_size)] or [[]]
+            session.add_all(
+                EodChunk(business_date=on, step=step.name, number=n, loan_ids=ids, status=PENDING, items=0)
+                for n, ids in enumerate(slices)
+            )
+    except IntegrityError:
+        pass  # another worker planned the step first: its plan stands
+
+
+def _work_one_chunk(
+    factory: sessionmaker[Session], on: date, step: Step, custodian: Custodian, worker: str
+) -> int | None:
+    """Claim one pending chunk, do it, mark it done — one transaction. None: none claimable."""
+    with transaction(factory) as session:
+        chunk = session.scalars(
+            select(EodChunk)
+            .where(EodChunk.business_date == on, EodChunk.step == step.name, EodChunk.status == PENDING)
+            .order_by(EodChunk.number)
+            .limit(1)
+            .with_for_update(skip_locked=True)
+        ).first()
+        if chunk is None:
+            return None
+        if step.per_loan is not None:
+            items = sum(step.per_loan(session, int(loan_id), on, custodian) for loan_id in chunk.loan_ids)
+        else:
+            assert step.whole_day is not None
+            items = step.whole_day(session, on)
+        chunk.status, chunk.items, chunk.worker, chunk.done_at = DONE, items, worker, clock.now()
+        return items
+
+
+def _step_finished(factory: sessionmaker[Session], on: date, step: str) -> bool:
+    with factory() as session:
+        pending = session.scalar(
+            select(func.count(EodChunk.id)).where(
+                EodChunk.business_date == on, EodChunk.step == step, EodChunk.status == PENDING
+            )
+        )
+        return not pending
+
+
+def _chunk_progress(factory: sessionmaker[Session], on: date, step: str) -> tuple[int, int]:
+    with factory() as session:
+        done, total = session.execute(
+            select(
+                func.count(EodChunk.id).filter(EodChunk.status == DONE),
+                func.count(EodChunk.id),
+            ).where(EodChunk.business_date == on, EodChunk.step == step)
+        ).one()
+        return int(done), int(total)
+
+
+def _close_run(factory: sessionmaker[Session], on: date) -> None:
+    with transaction(factory) as session:
+        session.execute(
+            update(EodRun)
+            .where(EodRun.business_date == on, EodRun.status == RUNNING)
+            .values(status=CLOSED, step=STEPS[-1].name, finished_at=clock.now())
+        )
+
+
+# --- reading -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StepStatus:
+    name: str
+    label_zh: str
+    chunks_done: int
+    chunks: int
+    items: int
+
+
+@dataclass(frozen=True)
+class RunStatus:
+    business_date: date
+    status: str
+    step: str
+    started_at: datetime
+    finished_at: datetime | None
+    steps: tuple[StepStatus, ...]
+
+
+def status(session: Session, *, limit: int = 10) -> list[RunStatus]:
+    """The latest runs, newest first, with each step's chunks done / planned and acts."""
+    runs = session.scalars(select(EodRun).order_by(EodRun.business_date.desc()).limit(limit)).all()
+    counts: dict[tuple[date, str], tuple[int, int, int]] = {}
+    if runs:
+        for day, step, done, total, items in session.execute(
+            select(
+                EodChunk.business_date,
+                EodChunk.step,
+                func.count(EodChunk.id).filter(EodChunk.status == DONE),
+                func.count(EodChunk.id),
+                func.coalesce(func.sum(EodChunk.items), 0),
+            )
+            .where(EodChunk.business_date.in_([r.business_date for r in runs]))
+            .group_by(EodChunk.business_date, EodChunk.step)
+        ):
+            counts[(day, step)] = (int(done), int(total), int(items))
+    return [
+        RunStatus(
+            business_date=run.business_date,
+            status=run.status,
+            step=run.step,
+            started_at=run.started_at,
+            finished_at=run.finished_at,
+            steps=tuple(
+                StepStatus(step.name, step.label_zh, *counts.get((run.business_date, step.name), (0, 0, 0)))
+                for step in STEPS
+            ),
+        )
+        for run in runs
+    ]
+
+
+def last_closed(session: Session) -> date | None:
+    return session.scalar(select(func.max(EodRun.business_date)).where(EodRun.status == CLOSED))

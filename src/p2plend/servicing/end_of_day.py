@@ -1,0 +1,302 @@
+"""What the end-of-day batch (日终批处理) does to one loan on one business date, and the
+day's platform figures.
+
+Each function takes the business date ``on`` explicitly, never the clock: the batch may be
+closing a past date (catch-up). Each is safe to call for a loan that has nothing to do that
+day, and writes only what belongs to ``on``; the batch runs them in DOMAIN.md's order —
+auto-debit, penalty accrual, stage and classification, reminders — and its chunks make
+every day's work happen exactly once.
+"""
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+
+from p2plend.identity import service as identity
+from p2plend.marketplace import service as marketplace
+from p2plend.marketplace.models import Holding, Loan
+from p2plend.money import yuan_str
+from p2plend.notifications import service as notifications
+from p2plend.servicing import delinquency
+from p2plend.servicing.models import (
+    DailyFigures,
+    Distribution,
+    LoanRiskDay,
+    PenaltyAccrual,
+    Repayment,
+    ScheduledInstallment,
+)
+from p2plend.servicing.service import DUE, SUPERSEDED, accrue_overdue, unpaid_installments
+
+REMIND_DAYS_BEFORE = 3  # [D] 还款提醒: three days before the due date, and on the day
+# The loan's DPD on which the borrower gets an overdue notice: the first day, the first day
+# past grace (penalty starts), and the first day of each later stage.
+OVERDUE_NOTICE_DAYS = frozenset({1, delinquency.GRACE_DAYS + 1, 31, 61, 91, 181})
+
+
+def loans_in_service(session: Session) -> list[int]:
+    """The loans the batch looks at: every loan being repaid, and those whose last recorded
+    position is still overdue (repaid since: the batch records their return to current)."""
+    return list(
+        session.scalars(
+            select(Loan.id)
+            .where(or_(Loan.status == marketplace.DISBURSED, Loan.days_past_due > 0))
+            .order_by(Loan.id)
+        ).all()
+    )
+
+
+def accrue(session: Session, loan_id: int, on: date) -> int:
+    """罚息计提 for the day (nothing when a payment on ``on`` already posted it)."""
+    loan = marketplace.lock_loan(session, loan_id)
+    if loan.status != marketplace.DISBURSED:
+        return 0
+    return accrue_overdue(session, loan, on)
+
+
+# --- stage and five-tier classification --------------------------------------------------
+
+
+def classify(session: Session, loan_id: int, on: date) -> bool:
+    """Record the loan's overdue position at the end of ``on`` (R33): its DPD is that of its
+    oldest installment unpaid that day, its stage and classification follow DOMAIN.md §7's
+    bands. A history row is written for every overdue day and for the day it returns to
+    current; returns whether one was written."""
+    loan = marketplace.lock_loan(session, loan_id)
+    overdue = session.scalars(
+        select(ScheduledInstallment).where(
+            ScheduledInstallment.loan_id == loan.id,
+            ScheduledInstallment.status != SUPERSEDED,
+            ScheduledInstallment.due_date < on,
+            or_(ScheduledInstallment.status == DUE, ScheduledInstallment.paid_on > on),
+        )
+    ).all()
+    dpd = max(((on - row.due_date).days for row in overdue), default=0)
+    if dpd == 0 and loan.days_past_due == 0:
+        return False
+    if session.scalar(
+        select(LoanRiskDay.id).where(LoanRiskDay.loan_id == loan.id, LoanRiskDay.business_date == on)
+    ):
+        return False
+    stage, classification = delinquency.stage_of(dpd), delinquency.classification_of(dpd)
+    unpaid = [row for row in overdue if row.status == DUE]
+    session.add(
+        LoanRiskDay(
+            loan_id=loan.id,
+            business_date=on,
+            days_past_due=dpd,
+            stage=stage.value,
+            classification=classification.value,
+            overdue_principal=sum(r.principal - r.paid_principal for r in unpaid),
+            overdue_interest=sum(r.interest - r.paid_interest for r in unpaid),
+            penalty_owed=sum(r.penalty - r.paid_penalty for r in unpaid),
+        )
+    )
+    loan.days_past_due, loan.stage, loan.classification = dpd, stage.value, classification.value
+    session.flush()
+    return True
+
+
+def risk_history(session: Session, loan_id: int) -> list[LoanRiskDay]:
+    """The loan's overdue days, oldest first (staff, borrower and holders see it)."""
+    return list(
+        session.scalars(
+            select(LoanRiskDay).where(LoanRiskDay.loan_id == loan_id).order_by(LoanRiskDay.business_date)
+        ).all()
+    )
+
+
+def penalty_accruals(session: Session, loan_id: int) -> list[PenaltyAccrual]:
+    return list(
+        session.scalars(
+            select(PenaltyAccrual)
+            .where(PenaltyAccrual.loan_id == loan_id)
+            .order_by(PenaltyAccrual.business_date, PenaltyAccrual.installment_id)
+        ).all()
+    )
+
+
+# --- reminders ------------------------------------------------------------------------------
+
+
+def remind_borrower(session: Session, loan_id: int, on: date) -> int:
+    """还款提醒 and 逾期通知 to the borrower's message center, in their language: an
+    installment due in three days, one due today and not fully collected, and the overdue
+    notices of ``OVERDUE_NOTICE_DAYS``. Returns how many messages were written."""
+    loan = marketplace.get_loan(session, loan_id)
+    if loan.status != marketplace.DISBURSED:
+        return 0
+    locale = identity.locales_of(session, [loan.borrower_id]).get(loan.borrower_id, "zh")
+    unpaid = unpaid_installments(session, loan.id)
+    sent = 0
+    for row in unpaid:
+        if row.due_date == on + timedelta(days=REMIND_DAYS_BEFORE):
+            _notify(
+                session,
+                loan,
+                locale,
+                "installment_due_soon",
+                number=str(row.number),
+                due_date=row.due_date.isoformat(),
+                amount=yuan_str(row.owed),
+            )
+            sent += 1
+        elif row.due_date == on:
+            _notify(
+                session,
+                loan,
+                locale,
+                "installment_due_today",
+                number=str(row.number),
+                amount=yuan_str(row.owed),
+            )
+            sent += 1
+    overdue = [row for row in unpaid if row.due_date < on]
+    dpd = max(((on - row.due_date).days for row in overdue), default=0)
+    if dpd in OVERDUE_NOTICE_DAYS:
+        _notify(
+            session,
+            loan,
+            locale,
+            "installment_overdue",
+            days=str(dpd),
+            amount=yuan_str(sum(row.owed for row in overdue)),
+        )
+        sent += 1
+    return sent
+
+
+def _notify(session: Session, loan: Loan, locale: str, template: str, **params: str) -> None:
+    notifications.notify_user(
+        session,
+        user_id=loan.borrower_id,
+        template=template,
+        params={"loan": loan.title, **params},
+        locale=locale,
+    )
+
+
+def notify_holders(session: Session, loan_id: int, on: date) -> int:
+    """回款通知: one message per holder for what the loan paid them on ``on``."""
+    rows = session.execute(
+        select(
+            Distribution.holder_id,
+            func.sum(Distribution.principal),
+            func.sum(Distribution.interest),
+            func.sum(Distribution.penalty),
+            func.sum(Distribution.net),
+        )
+        .where(Distribution.loan_id == loan_id, Distribution.business_date == on)
+        .group_by(Distribution.holder_id)
+        .order_by(Distribution.holder_id)
+    ).all()
+    paid = [row for row in rows if row[4] > 0]
+    if not paid:
+        return 0
+    title = marketplace.get_loan(session, loan_id).title
+    locales = identity.locales_of(session, [row[0] for row in paid])
+    for holder_id, principal, interest, penalty, net in paid:
+        notifications.notify_user(
+            session,
+            user_id=holder_id,
+            template="repayment_received",
+            params={
+                "loan": title,
+                "amount": yuan_str(int(net)),
+                "principal": yuan_str(int(principal)),
+                "interest": yuan_str(int(interest)),
+                "penalty": yuan_str(int(penalty)),
+            },
+            locale=locales.get(holder_id, "zh"),
+        )
+    return len(paid)
+
+
+# --- the day's figures ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StageCount:
+    stage: str
+    loans: int
+    principal: int
+
+
+def snapshot_figures(session: Session, on: date) -> DailyFigures:
+    """The platform's figures at the end of ``on`` (信息披露 data), written once per date."""
+    existing = session.get(DailyFigures, on)
+    if existing is not None:
+        return existing
+    serviced = select(Loan).where(Loan.status == marketplace.DISBURSED).subquery()
+    loans, principal, borrowers = session.execute(
+        select(
+            func.count(serviced.c.id),
+            func.coalesce(func.sum(serviced.c.principal_outstanding), 0),
+            func.count(serviced.c.borrower_id.distinct()),
+        )
+    ).one()
+    overdue_loans, overdue_principal = session.execute(
+        select(func.count(serviced.c.id), func.coalesce(func.sum(serviced.c.principal_outstanding), 0)).where(
+            serviced.c.days_past_due > 0
+        )
+    ).one()
+    npl = session.scalar(
+        select(func.coalesce(func.sum(serviced.c.principal_outstanding), 0)).where(
+            serviced.c.days_past_due >= delinquency.NON_PERFORMING_DPD
+        )
+    )
+    lenders = session.scalar(
+        select(func.count(Holding.holder_id.distinct())).where(Holding.principal_outstanding > 0)
+    )
+    repaid = session.scalar(
+        select(func.coalesce(func.sum(Repayment.amount), 0)).where(Repayment.business_date == on)
+    )
+    disbursed = session.scalar(select(func.coalesce(func.sum(Loan.amount), 0)).where(Loan.value_date == on))
+    penalty = session.scalar(
+        select(func.coalesce(func.sum(PenaltyAccrual.penalty), 0)).where(PenaltyAccrual.business_date == on)
+    )
+    figures = DailyFigures(
+        business_date=on,
+        loans_outstanding=int(loans),
+        principal_outstanding=int(principal),
+        borrowers=int(borrowers),
+        lenders=int(lenders or 0),
+        overdue_loans=int(overdue_loans),
+        overdue_principal=int(overdue_principal),
+        overdue_principal_90=int(npl or 0),
+        repaid=int(repaid or 0),
+        disbursed=int(disbursed or 0),
+        penalty_accrued=int(penalty or 0),
+    )
+    session.add(figures)
+    session.flush()
+    return figures
+
+
+def figures_between(session: Session, first: date, last: date) -> list[DailyFigures]:
+    return list(
+        session.scalars(
+            select(DailyFigures)
+            .where(DailyFigures.business_date.between(first, last))
+            .order_by(DailyFigures.business_date)
+        ).all()
+    )
+
+
+def overdue_by_stage(session: Session) -> list[StageCount]:
+    """The loans overdue now (as of the last batch), by stage, for the staff dashboard."""
+    counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for stage, loans, principal in session.execute(
+        select(Loan.stage, func.count(Loan.id), func.coalesce(func.sum(Loan.principal_outstanding), 0))
+        .where(Loan.days_past_due > 0, Loan.status == marketplace.DISBURSED)
+        .group_by(Loan.stage)
+    ):
+        counts[stage] = [int(loans), int(principal)]
+    return [
+        StageCount(stage.value, *counts[stage.value])
+        for stage in delinquency.Stage
+        if stage is not delinquency.Stage.CURRENT
+    ]

@@ -1,0 +1,64 @@
+"""A real end-of-day worker process for the kill-and-resume and parallel-worker tests.
+
+    python -m tests.jobs.eod_worker DATABASE_URL DATE [--kill-after N] [--chunk-size K]
+        [--start-at EPOCH_SECONDS] [--worker NAME]
+
+Closes every unclosed date up to DATE under a business clock fixed on DATE. With
+``--kill-after N`` the process sends itself SIGKILL just before its N-th SQL statement —
+the crash a power cut or ``kill -9`` gives, with no chance to clean up. It prints how many
+statements it ran, so the test can spread its kill points over a whole run.
+"""
+
+import argparse
+import os
+import signal
+import sys
+import time
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import event
+
+from p2plend import clock
+from p2plend.custody import service as custody
+from p2plend.db import make_engine, make_session_factory
+from p2plend.jobs import eod
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("url")
+    parser.add_argument("date", type=date.fromisoformat)
+    parser.add_argument("--kill-after", type=int, default=0)
+    parser.add_argument("--chunk-size", type=int, default=eod.DEFAULT_CHUNK_SIZE)
+    parser.add_argument("--start-at", type=float, default=0.0)
+    parser.add_argument("--worker", default="")
+    args = parser.parse_args(argv)
+
+    fixed = clock.FixedClock(datetime(2000, 1, 1, tzinfo=UTC))
+    fixed.set_business_date(args.date, hour=23)
+    clock.install(fixed)
+    engine = make_engine(args.url)
+    factory = make_session_factory(engine)
+    bank = custody.simulated_custodian(args.url, factory)
+    statements = 0
+
+    def count(*_: Any) -> None:
+        nonlocal statements
+        statements += 1
+        if statements == args.kill_after:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    for counted in {engine, bank._engine} - {None}:  # the bank's own engine, counted too
+        event.listen(counted, "before_cursor_execute", count)
+    if args.start_at:
+        time.sleep(max(0.0, args.start_at - time.time()))
+    eod.close_through(factory, args.date, bank, worker=args.worker or None, chunk_size=args.chunk_size)
+    print(statements)
+    bank.close()
+    engine.dispose()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

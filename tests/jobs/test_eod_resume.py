@@ -1,0 +1,204 @@
+"""Killed and resumed, or shared by two workers, the batch ends in one and the same state.
+
+On PostgreSQL, with real processes (``tests/jobs/eod_worker.py``): a day with work in every
+step — an auto-debit in full, one in part, penalties past grace, a return to current,
+reminders and holders' notices, the day's figures — is closed
+
+* once, uninterrupted: the reference state;
+* killed with SIGKILL before its N-th SQL statement, for 24 values of N spread over the
+  whole run, then run again to the end: each ends in the reference state;
+* by two workers started together, sharing one-loan chunks: the reference state again.
+
+The state compared is every table of the schema (platform and custodian bank), row by row,
+without what legitimately differs between runs: surrogate ids drawn from sequences (a
+killed transaction consumes them), the columns that refer to such ids, and which worker
+did a chunk when.
+"""
+
+import hashlib
+import itertools
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from p2plend.custody.simulated.bank import SimulatedBank
+from p2plend.db import make_engine
+from p2plend.jobs.models import EodChunk
+from p2plend.ledger import service as ledger
+from p2plend.schema import Base
+from tests import conftest, invariants, lending
+from tests.conftest import TEST_DATE
+
+pytestmark = pytest.mark.postgres_only
+
+AMOUNT = 1_200_000
+FIRST_DUE = date(2026, 12, 28)
+DAY = FIRST_DUE + timedelta(days=4)  # DPD 4: the first day past grace
+KILL_POINTS = 24
+ROOT = Path(__file__).resolve().parents[2]
+
+# Drawn from sequences, or pointing at rows that are: they differ between runs that agree.
+UNSTABLE = {"id", "entry_id", "ref_id", "repayment_id", "reverses_entry_id", "worker", "done_at"}
+
+
+def _setup_day_before(session_factory: sessionmaker[Session], bank: SimulatedBank) -> None:
+    """Six loans, all first due on FIRST_DUE and closed through DAY − 1 unpaid; then two
+    borrowers put money in: one enough for all they owe, one for part."""
+    loans = []
+    for _ in range(6):
+        borrower = lending.make_borrower(session_factory, bank)
+        investors = lending.make_investors(session_factory, bank, [AMOUNT // 3] * 3)
+        terms = lending.listing_terms(borrower, amount=AMOUNT, annual_rate="0.04")
+        loan_id = lending.funded_loan(session_factory, bank, terms, [(i, AMOUNT // 3) for i in investors])
+        lending.spend_all(session_factory, bank, borrower)
+        loans.append((loan_id, borrower))
+    from p2plend.jobs import eod
+
+    day = TEST_DATE
+    while day < DAY:
+        lending.go_to(day)
+        eod.close_through(session_factory, day, bank)
+        day += timedelta(days=1)
+    for (_, borrower), amount in zip(loans[:2], (500_000, 40_000), strict=True):
+        lending.deposit(session_factory, bank, borrower, lending.card_of(session_factory, borrower), amount)
+
+
+def _state_hash(url: str) -> str:
+    engine = make_engine(url)
+    digest = hashlib.sha256()
+    with engine.connect() as conn:
+        for table in Base.metadata.sorted_tables:
+            columns = [c for c in table.columns if c.name not in UNSTABLE]
+            rows = sorted(json.dumps([str(v) for v in row]) for row in conn.execute(select(*columns)))
+            digest.update(table.name.encode())
+            for row in rows:
+                digest.update(row.encode())
+    engine.dispose()
+    return digest.hexdigest()
+
+
+def _run_worker(url: str, *extra: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "tests.jobs.eod_worker", url, DAY.isoformat(), *extra],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "P2PLEND_ENVIRONMENT": "test"},
+        check=False,
+    )
+
+
+@contextmanager
+def _clone(source: str) -> Iterator[str]:
+    """A copy of the prepared database (the source must have no open connections)."""
+    pg = conftest._postgres_url()
+    assert pg is not None
+    name = f"{source}_c{next(_numbers)}"
+    conftest._pg_admin(
+        pg, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', f'CREATE DATABASE "{name}" TEMPLATE "{source}"'
+    )
+    try:
+        yield conftest._pg_url_for(pg, name)
+    finally:
+        conftest._pg_admin(pg, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+_numbers = itertools.count()
+
+
+def _assert_sound(url: str) -> None:
+    engine = make_engine(url)
+    with sessionmaker(engine)() as session:
+        invariants.assert_books_sound(session)
+        assert ledger.verify(session) == []
+    engine.dispose()
+
+
+def _prepared(
+    session_factory: sessionmaker[Session], bank: SimulatedBank, engine: Engine, database_url: str
+) -> str:
+    _setup_day_before(session_factory, bank)
+    bank.close()
+    engine.dispose()
+    return database_url.rsplit("/", 1)[1]
+
+
+def test_killed_anywhere_and_rerun_the_day_ends_as_if_never_killed(
+    session_factory: sessionmaker[Session], bank: SimulatedBank, engine: Engine, database_url: str
+) -> None:
+    source = _prepared(session_factory, bank, engine, database_url)
+    with _clone(source) as url:
+        finished = _run_worker(url)
+        assert finished.returncode == 0, finished.stderr
+        statements = int(finished.stdout.split()[-1])
+        reference = _state_hash(url)
+        _assert_sound(url)
+        again = _run_worker(url)  # the same date once more: nothing changes
+        assert again.returncode == 0, again.stderr
+        assert _state_hash(url) == reference
+    assert statements > 100  # every step did real work
+    points = sorted({1 + (statements - 2) * k // (KILL_POINTS - 1) for k in range(KILL_POINTS)})
+    assert len(points) >= 20
+    for point in points:
+        with _clone(source) as url:
+            killed = _run_worker(url, "--kill-after", str(point))
+            assert killed.returncode == -9, (point, killed.stderr)
+            resumed = _run_worker(url)
+            assert resumed.returncode == 0, (point, resumed.stderr)
+            assert _state_hash(url) == reference, f"killed before statement {point} of {statements}"
+            _assert_sound(url)
+
+
+def test_two_workers_in_parallel_end_as_one(
+    session_factory: sessionmaker[Session], bank: SimulatedBank, engine: Engine, database_url: str
+) -> None:
+    source = _prepared(session_factory, bank, engine, database_url)
+    with _clone(source) as url:
+        assert _run_worker(url, "--chunk-size", "1").returncode == 0
+        reference = _state_hash(url)
+    with _clone(source) as url:
+        start = f"{time.time() + 3:.3f}"
+        workers = [
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "tests.jobs.eod_worker",
+                    url,
+                    DAY.isoformat(),
+                    "--chunk-size",
+                    "1",
+                    "--start-at",
+                    start,
+                    "--worker",
+                    name,
+                ],
+                cwd=ROOT,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                env={**os.environ, "P2PLEND_ENVIRONMENT": "test"},
+            )
+            for name in ("worker-a", "worker-b")
+        ]
+        for worker in workers:
+            _, err = worker.communicate(timeout=300)
+            assert worker.returncode == 0, err
+        assert _state_hash(url) == reference
+        _assert_sound(url)
+        check = make_engine(url)
+        with sessionmaker(check)() as session:
+            workers_of_the_day = session.scalars(select(EodChunk.worker).where(EodChunk.business_date == DAY))
+            assert set(workers_of_the_day) == {"worker-a", "worker-b"}
+        check.dispose()
