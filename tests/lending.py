@@ -16,6 +16,7 @@ from p2plend import clock
 from p2plend.config import get_settings
 from p2plend.custody import service as custody
 from p2plend.custody.simulated.bank import SimulatedBank
+from p2plend.guarantee import service as guarantee
 from p2plend.identity import records
 from p2plend.identity.permissions import Role
 from p2plend.ledger import service as ledger
@@ -231,6 +232,50 @@ def spend_all(session_factory: sessionmaker[Session], bank: SimulatedBank, user_
     with session_factory.begin() as session:
         custody.submit_pending_withdrawals(session, bank)
     bank.deliver_pending()
+
+
+def make_guarantor(
+    session_factory: sessionmaker[Session], bank: SimulatedBank, balance: int, **terms: object
+) -> int:
+    name = "浙江安信融资担保有限公司"
+    with session_factory.begin() as session:
+        org = builders.make_organisation(session, bank, roles=(Role.GUARANTOR,), name=name)
+        card_id = builders.bind_card(session, org.id, holder_name=name)
+        if terms:
+            guarantee.set_terms(session, org.id, actor_id=None, **terms)  # type: ignore[arg-type]
+    if balance:
+        deposit(session_factory, bank, org.id, card_id, balance)
+    return org.id
+
+
+def guaranteed_loan(
+    session_factory: sessionmaker[Session],
+    bank: SimulatedBank,
+    guarantor: int,
+    lent: Sequence[int],
+    *,
+    fee_rate: str = "0",
+) -> tuple[int, int, list[int]]:
+    """A 4 %, 12-month guaranteed loan lent by one investor per ``lent``, disbursed, its
+    agreement signed on the guarantor's terms, the borrower having spent it all."""
+    borrower = make_borrower(session_factory, bank)
+    investors = make_investors(session_factory, bank, list(lent))
+    terms = listing_terms(
+        borrower,
+        amount=sum(lent),
+        annual_rate="0.04",
+        product_kind="guaranteed",
+        guarantor_id=guarantor,
+        guarantee_fee_rate=Decimal(fee_rate),
+    )
+    loan_id = open_listing(session_factory, terms)
+    with session_factory.begin() as session:
+        guarantee.sign_agreement(session, loan_id, actor_id=None)
+    for investor, amount in zip(investors, lent, strict=True):
+        bid(session_factory, investor, loan_id, amount)
+    disburse(session_factory, bank, loan_id)
+    spend_all(session_factory, bank, borrower)
+    return loan_id, borrower, investors
 
 
 def go_to(day: object) -> None:

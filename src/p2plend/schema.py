@@ -4,6 +4,7 @@ from p2plend.audit import models as audit_models
 from p2plend.custody import models as custody_models
 from p2plend.custody.simulated import models as custodian_bank_models
 from p2plend.db import Base
+from p2plend.guarantee import models as guarantee_models
 from p2plend.idempotency import models as idempotency_models
 from p2plend.identity import models as identity_models
 from p2plend.jobs import models as jobs_models
@@ -20,6 +21,7 @@ __all__ = [
     "audit_models",
     "custodian_bank_models",
     "custody_models",
+    "guarantee_models",
     "idempotency_models",
     "identity_models",
     "jobs_models",

@@ -1,8 +1,8 @@
 """Killed and resumed, or shared by two workers, the batch ends in one and the same state.
 
 On PostgreSQL, with real processes (``tests/jobs/eod_worker.py``): a day with work in every
-step — an auto-debit in full, one in part, penalties past grace, a return to current,
-reminders and holders' notices, the day's figures — is closed
+step — an auto-debit in full, one in part, penalties past grace, a return to current, a
+compensation by a guarantor, reminders and holders' notices, the day's figures — is closed
 
 * once, uninterrupted: the reference state;
 * killed with SIGKILL before its N-th SQL statement, for 24 values of N spread over the
@@ -25,6 +25,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -33,6 +34,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from p2plend.custody.simulated.bank import SimulatedBank
 from p2plend.db import make_engine
+from p2plend.jobs import eod
 from p2plend.jobs.models import EodChunk
 from p2plend.ledger import service as ledger
 from p2plend.schema import Base
@@ -53,7 +55,8 @@ UNSTABLE = {"id", "entry_id", "ref_id", "repayment_id", "reverses_entry_id", "wo
 
 def _setup_day_before(session_factory: sessionmaker[Session], bank: SimulatedBank) -> None:
     """Six loans, all first due on FIRST_DUE and closed through DAY − 1 unpaid; then two
-    borrowers put money in: one enough for all they owe, one for part."""
+    borrowers put money in: one enough for all they owe, one for part. A seventh loan is
+    guaranteed by a company that compensates at DPD 4: on DAY."""
     loans = []
     for _ in range(6):
         borrower = lending.make_borrower(session_factory, bank)
@@ -62,8 +65,16 @@ def _setup_day_before(session_factory: sessionmaker[Session], bank: SimulatedBan
         loan_id = lending.funded_loan(session_factory, bank, terms, [(i, AMOUNT // 3) for i in investors])
         lending.spend_all(session_factory, bank, borrower)
         loans.append((loan_id, borrower))
-    from p2plend.jobs import eod
-
+    guarantor = lending.make_guarantor(
+        session_factory,
+        bank,
+        300_000,
+        coverage="principal_interest",
+        trigger_dpd=4,
+        accelerate_dpd=90,
+        fee_rate=Decimal(0),
+    )
+    lending.guaranteed_loan(session_factory, bank, guarantor, [AMOUNT // 3] * 3)
     day = TEST_DATE
     while day < DAY:
         lending.go_to(day)

@@ -6,8 +6,10 @@ core-banking close of business):
 1. ``auto_debit``  代扣: what is due by the date, from the borrower's available balance;
 2. ``accrue``      罚息计提: penalty interest and late fees of overdue installments;
 3. ``classify``    overdue days, stage (M1…M7+) and five-tier classification, with history;
-4. ``remind``      reminders and overdue notices to borrowers, repayment notices to holders;
-5. ``figures``     the day's platform figures, for disclosure.
+4. ``compensate``  代偿: a guarantor pays the holders when its agreement's trigger is reached;
+5. ``collections`` 催收: cases opened, escalated and closed; strategies' automatic reminders;
+6. ``remind``      reminders and overdue notices to borrowers, repayment notices to holders;
+7. ``figures``     the day's platform figures, for disclosure.
 
 How it stays correct when run twice, killed, or run by several workers at once:
 
@@ -43,6 +45,7 @@ from p2plend import clock
 from p2plend.custody.port import Custodian
 from p2plend.db import transaction
 from p2plend.errors import InvalidInput
+from p2plend.guarantee import service as guarantee
 from p2plend.jobs.models import EodChunk, EodRun
 from p2plend.servicing import end_of_day
 from p2plend.servicing import service as servicing
@@ -78,6 +81,10 @@ def _classify(session: Session, loan_id: int, on: date, _custodian: Custodian) -
     return int(end_of_day.classify(session, loan_id, on))
 
 
+def _compensate(session: Session, loan_id: int, on: date, custodian: Custodian) -> int:
+    return guarantee.compensate_due(session, loan_id, on, custodian)
+
+
 def _remind(session: Session, loan_id: int, on: date, _custodian: Custodian) -> int:
     return end_of_day.remind_borrower(session, loan_id, on) + end_of_day.notify_holders(session, loan_id, on)
 
@@ -91,6 +98,7 @@ STEPS: tuple[Step, ...] = (
     Step("auto_debit", "自动代扣", _auto_debit),
     Step("accrue", "罚息计提", _accrue),
     Step("classify", "逾期分级", _classify),
+    Step("compensate", "担保代偿", _compensate),
     Step("remind", "提醒通知", _remind),
     Step("figures", "日终数据", None, _figures),
 )

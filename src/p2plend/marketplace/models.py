@@ -52,6 +52,7 @@ class Loan(Base):
     # 罚息利率 per year on overdue principal, fixed by the contract within the 4 × LPR cap.
     penalty_rate: Mapped[Decimal] = mapped_column(Rate)
     late_fee: Mapped[int] = mapped_column(BigInteger, default=0)  # 逾期管理费 per overdue installment
+    guarantee_fee_rate: Mapped[Decimal] = mapped_column(Rate, default=Decimal(0))  # 担保费, of principal
     min_bid: Mapped[int] = mapped_column(BigInteger)
     bid_step: Mapped[int] = mapped_column(BigInteger)
     max_share: Mapped[Decimal] = mapped_column(Numeric(5, 4))  # of the amount, per investor
@@ -69,6 +70,7 @@ class Loan(Base):
     close_reason: Mapped[str] = mapped_column(String(200), default="")
     value_date: Mapped[date | None] = mapped_column(Date)
     service_fee: Mapped[int] = mapped_column(BigInteger, default=0)
+    guarantee_fee: Mapped[int] = mapped_column(BigInteger, default=0)  # paid to the guarantor at disbursement
     principal_outstanding: Mapped[int] = mapped_column(BigInteger, default=0)
     # The overdue position as of the last end-of-day batch (servicing keeps it; history in
     # ``loan_risk_days``): days past due, stage (M1…) and five-tier classification.

@@ -111,6 +111,7 @@ class NewListing:
     product_version_id: int | None = None
     guarantor_id: int | None = None
     late_fee: int = 0  # 逾期管理费 per overdue installment past grace
+    guarantee_fee_rate: Decimal = Decimal(0)  # 担保费 to the guarantor at disbursement, of principal
 
 
 # --- listing -----------------------------------------------------------------------------
@@ -152,6 +153,7 @@ def create_listing(session: Session, new: NewListing, *, actor_id: int | None) -
         prepayment_fee_rate=new.prepayment_fee_rate,
         penalty_rate=new.penalty_rate,
         late_fee=new.late_fee,
+        guarantee_fee_rate=new.guarantee_fee_rate,
         min_bid=new.min_bid,
         bid_step=new.bid_step,
         max_share=new.max_share,
@@ -374,7 +376,8 @@ def _check_share(session: Session, loan: Loan, investor_id: int, filled: int) ->
 
 def disburse_listing(session: Session, loan_id: int, custodian: Custodian, *, actor_id: int) -> Loan:
     """满标复审 approved → 放款: each investor's frozen funds go to the borrower, the service
-    fee to the platform, and one holding per investor records the claim.
+    fee to the platform, the guarantee fee (if any) to the guarantor, and one holding per
+    investor records the claim.
 
     The caller (servicing) fixes the repayment schedule in the same transaction.
     """
@@ -388,6 +391,10 @@ def disburse_listing(session: Session, loan_id: int, custodian: Custodian, *, ac
     if fee:
         platform_sub = custody.open_platform_fee_account(session, custodian).sub_account_no
         legs.append(TransferLeg(borrower_sub, platform_sub, fee))
+    guarantee_fee = fen_times_rate(loan.amount, loan.guarantee_fee_rate) if loan.guarantor_id else 0
+    if guarantee_fee:
+        assert loan.guarantor_id is not None
+        legs.append(TransferLeg(borrower_sub, sub_account_of(session, loan.guarantor_id), guarantee_fee))
     ledger.post(
         session,
         kind="disbursement",
@@ -410,6 +417,19 @@ def disburse_listing(session: Session, loan_id: int, custodian: Custodian, *, ac
             ref_id=loan.id,
             memo="borrower service fee",
         )
+    if guarantee_fee:
+        assert loan.guarantor_id is not None
+        ledger.transfer(
+            session,
+            kind="guarantee_fee",
+            source=ledger.user_available(loan.borrower_id),
+            destination=ledger.user_available(loan.guarantor_id),
+            amount=guarantee_fee,
+            idempotency_key=f"loan:{loan.id}:guarantee_fee",
+            ref_type="loan",
+            ref_id=loan.id,
+            memo="guarantee fee to the guarantor",
+        )
     # The bank moves last: a refusal above leaves nothing to undo there.
     bank_transfer(custodian, f"DSB{loan.id}", legs)
     now = clock.now()
@@ -421,6 +441,7 @@ def disburse_listing(session: Session, loan_id: int, custodian: Custodian, *, ac
     loan.disbursed_at = now
     loan.value_date = clock.today()
     loan.service_fee = fee
+    loan.guarantee_fee = guarantee_fee
     loan.principal_outstanding = loan.amount
     session.flush()
     _audit(session, actor_id, "loan.disbursed", loan, amount=yuan_str(loan.amount), service_fee=yuan_str(fee))
@@ -451,6 +472,30 @@ def _create_holdings(session: Session, loan: Loan, bids: Sequence[Bid], now: dat
             )
         )
     session.flush()
+
+
+def acquire_by_compensation(session: Session, loan_id: int, payer_id: int, principal: int) -> Holding:
+    """代偿受让: the payer's claim on the loan (source ``compensation``) grows by ``principal``,
+    which the investors' claims gave up in the same transaction (holdings contract)."""
+    holding = session.scalars(
+        select(Holding).where(
+            Holding.loan_id == loan_id, Holding.holder_id == payer_id, Holding.source == "compensation"
+        )
+    ).first()
+    if holding is None:
+        holding = Holding(
+            loan_id=loan_id,
+            holder_id=payer_id,
+            principal_outstanding=0,
+            principal_acquired=0,
+            acquired_at=clock.now(),
+            source="compensation",
+        )
+        session.add(holding)
+    holding.principal_outstanding += principal
+    holding.principal_acquired += principal
+    session.flush()
+    return holding
 
 
 def sub_account_of(session: Session, user_id: int) -> str:

@@ -269,6 +269,35 @@ TEMPLATES: dict[str, Template] = {
                 "penalty interest {penalty}; net of the interest management fee).",
             ),
         ),
+        _t(
+            "compensation_paid",
+            ("loan", "amount", "shortfall"),
+            (
+                "代偿已执行",
+                "根据担保合同，借款“{loan}”的代偿已执行：已向出借人支付{amount}元，"
+                "因余额不足未能支付{shortfall}元。相应债权已转让予贵司。",
+            ),
+            (
+                "Compensation paid",
+                'Under the guarantee agreement, compensation on loan "{loan}" was paid: CNY {amount} to the '
+                "lenders; CNY {shortfall} could not be paid for lack of balance. The claim for what was paid "
+                "has passed to you.",
+            ),
+        ),
+        _t(
+            "compensation_borrower_notice",
+            ("loan", "amount"),
+            (
+                "担保代偿通知",
+                "您的借款“{loan}”逾期，担保机构已代为向出借人支付{amount}元。"
+                "您仍须偿还全部欠款，相应款项将归还担保机构。",
+            ),
+            (
+                "Guarantor compensation notice",
+                'Your loan "{loan}" is overdue and the guarantor paid CNY {amount} to the lenders on your '
+                "behalf. You still owe all of it; what you repay goes to the guarantor.",
+            ),
+        ),
     )
 }
 

@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 
 from p2plend import clock
 from p2plend.config import Settings, get_settings
+from p2plend.guarantee import service as guarantee
 from p2plend.identity import service as identity
 from p2plend.marketplace import service as marketplace
 from p2plend.money import yuan_str
@@ -288,6 +289,8 @@ def _finalise(
     loan = marketplace.create_listing(
         session, listing_of(session, application, product, terms), actor_id=officer_id
     )
+    if loan.guarantor_id is not None:
+        guarantee.sign_agreement(session, loan.id, actor_id=officer_id)
     application.loan_id = loan.id
     applications.move(session, application, LISTED, actor_id=officer_id, loan_id=loan.id)
     _notify(session, application, "application_approved", amount=yuan_str(application.amount))
@@ -330,6 +333,11 @@ def listing_of(
         application_id=application.id,
         product_version_id=application.product_version_id,
         guarantor_id=application.guarantor_id,
+        guarantee_fee_rate=(
+            guarantee.terms_of(session, application.guarantor_id).fee_rate
+            if application.guarantor_id is not None
+            else Decimal(0)
+        ),
     )
 
 

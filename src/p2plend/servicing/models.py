@@ -42,6 +42,12 @@ class ScheduledInstallment(Base):
     penalty_through: Mapped[date | None] = mapped_column(Date)
     late_fee: Mapped[int] = mapped_column(BigInteger, default=0)
     paid_late_fee: Mapped[int] = mapped_column(BigInteger, default=0)
+    # 代偿 (DOMAIN.md §8): the payer who compensated the holders owns this much of the
+    # installment's unpaid principal and interest; the borrower's later payments of them
+    # (and the penalty on the principal it owns) go to it.
+    compensated_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    compensated_principal: Mapped[int] = mapped_column(BigInteger, default=0)
+    compensated_interest: Mapped[int] = mapped_column(BigInteger, default=0)
     status: Mapped[str] = mapped_column(String(16))  # due | paid | superseded
     paid_on: Mapped[date | None] = mapped_column(Date)
 

@@ -46,6 +46,7 @@ from p2plend.servicing.errors import (
 from p2plend.servicing.models import Distribution, PenaltyAccrual, Repayment, ScheduledInstallment
 
 DUE, PAID, SUPERSEDED = "due", "paid", "superseded"
+COMPENSATION = "compensation"  # the source of a claim a compensating payer acquired
 
 
 # --- the schedule ------------------------------------------------------------------------
@@ -324,7 +325,7 @@ def _take_payment(
     custodian: Custodian,
     idempotency_key: str | None,
 ) -> Repayment:
-    paid = _apply(rows, amount, on)
+    paid, takes = _apply(rows, amount, on)
     for row in rows:
         if row.owed == 0:
             row.status, row.paid_on = PAID, on
@@ -337,7 +338,7 @@ def _take_payment(
         details=_repayment_details(amount, rows, paid),
     )
     repayment = _record(session, loan, payer_id=payer_id, kind=kind, on=on, prepayment_fee=0, **paid)
-    _distribute(session, loan, repayment, custodian, idempotency_key=idempotency_key)
+    _distribute(session, loan, repayment, custodian, idempotency_key=idempotency_key, takes=takes)
     _settle_if_repaid(session, loan)
     return repayment
 
@@ -356,21 +357,28 @@ _OVERDUE_ORDER = ("fee", "late_fee", "penalty", "interest", "principal")
 _CURRENT_ORDER = ("fee", "interest", "principal")
 
 
-def _apply(rows: list[ScheduledInstallment], amount: int, today: date) -> dict[str, int]:
+_Take = tuple[ScheduledInstallment, str, int]  # (installment, component, amount applied)
+
+
+def _apply(rows: list[ScheduledInstallment], amount: int, today: date) -> tuple[dict[str, int], list[_Take]]:
+    """Apply ``amount`` in R32's order; the totals by component and each amount applied."""
     overdue = [r for r in rows if r.due_date < today]
     current = [r for r in rows if r.due_date >= today]
     order = [(r, part) for part in _OVERDUE_ORDER for r in overdue] + [
         (r, part) for r in current for part in _CURRENT_ORDER
     ]
     paid = dict.fromkeys(_OVERDUE_ORDER, 0)
+    takes: list[_Take] = []
     left = amount
     for row, part in order:
         owed = getattr(row, part) - getattr(row, f"paid_{part}")
         take = min(owed, left)
-        setattr(row, f"paid_{part}", getattr(row, f"paid_{part}") + take)
-        paid[part] += take
-        left -= take
-    return paid
+        if take:
+            setattr(row, f"paid_{part}", getattr(row, f"paid_{part}") + take)
+            paid[part] += take
+            takes.append((row, part, take))
+            left -= take
+    return paid, takes
 
 
 @dataclass(frozen=True)
@@ -416,6 +424,10 @@ def repay_early(
     current period's interest only up to today and the loan's prepayment fee (DOMAIN.md §2.6)."""
     loan = _serviced_loan(session, loan_id, payer_id)
     unpaid, rows, on = _early_position(session, loan)
+    if any(row.compensated_by is not None for row in unpaid):
+        raise InvalidRepayment(
+            "A guarantor compensated this loan and owns what remains: repay the installments as due."
+        )
     current = unpaid[0]
     early = _early(loan, rows, on, principal, choice, paid_interest=current.paid_interest)
     for row in unpaid:
@@ -579,34 +591,138 @@ def _distribute(
     custodian: Custodian,
     *,
     idempotency_key: str | None = None,
+    takes: Sequence[_Take] = (),
 ) -> None:
     """Split each component among the holders on the payment date (R25), take each holder's
     management fee from their interest (R27), move the money — ledger and bank alike.
 
-    Set-based: the shares are computed in memory, then written with a fixed number of
-    statements whatever the number of holders (one ledger entry, one executemany of the
-    holdings, one insert of the distributions).
+    What the payment applied to an installment a guarantor compensated goes first to that
+    payer, for the part of it the payer owns (DOMAIN.md §8: the borrower now owes the payer;
+    recoveries and penalty go to it). The rest is split pro rata among the investors'
+    claims. Set-based: the shares are computed in memory and written with a fixed number of
+    statements whatever the number of holders.
     """
     holdings = marketplace.holdings_of_loan(session, loan.id)
+    pooled = {
+        "principal": repayment.principal,
+        "interest": repayment.interest,
+        "penalty": repayment.penalty,
+    }
+    payers: dict[int, _Share] = {}
+    for payer_id, part, amount in _subrogated(takes):
+        if payer_id not in payers:
+            payers[payer_id] = _Share(_compensation_holding(holdings, payer_id))
+        setattr(payers[payer_id], part, getattr(payers[payer_id], part) + amount)
+        pooled[part] -= amount
+    investors = [h for h in holdings if h.source != COMPENSATION]
+    shares = _pro_rata(
+        investors,
+        principal=pooled["principal"],
+        interest=pooled["interest"],
+        penalty=pooled["penalty"],
+        prepayment_fee=repayment.prepayment_fee,
+        fee_rate=Decimal(loan.investor_fee_rate),
+    ) + list(payers.values())
+    platform_income = repayment.fee + repayment.late_fee + sum(s.investor_fee for s in shares)
+    _pay_holders(
+        session,
+        loan,
+        repayment,
+        shares,
+        payer_id=loan.borrower_id,
+        platform_income=platform_income,
+        idempotency_key=idempotency_key or f"repayment:{repayment.id}",
+        custodian=custodian,
+    )
+    loan.principal_outstanding -= repayment.principal
+    session.flush()
+
+
+def _pro_rata(
+    holdings: Sequence[Holding],
+    *,
+    principal: int,
+    interest: int,
+    penalty: int = 0,
+    prepayment_fee: int = 0,
+    fee_rate: Decimal,
+) -> list[_Share]:
+    """DOMAIN.md §3: each component split separately in proportion to the claims (R25);
+    the management fee on each interest share (R27), never on penalty interest."""
+    if not holdings:
+        if principal or interest or penalty or prepayment_fee:
+            raise AssertionError("money for investors but no investor's claim")
+        return []
     weights = [h.principal_outstanding for h in holdings]
     shares = [_Share(h) for h in holdings]
-    for share, part in zip(shares, allocate(repayment.principal, weights), strict=True):
+    for share, part in zip(shares, allocate(principal, weights), strict=True):
         share.principal = part
-    for share, part in zip(shares, allocate(repayment.interest, weights), strict=True):
+    for share, part in zip(shares, allocate(interest, weights), strict=True):
         share.interest = part
-        share.investor_fee = fen_times_rate(part, Decimal(loan.investor_fee_rate))
-    for share, part in zip(shares, allocate(repayment.prepayment_fee, weights), strict=True):
+        share.investor_fee = fen_times_rate(part, fee_rate)
+    for share, part in zip(shares, allocate(prepayment_fee, weights), strict=True):
         share.prepayment_fee = part
-    for share, part in zip(shares, allocate(repayment.penalty, weights), strict=True):
+    for share, part in zip(shares, allocate(penalty, weights), strict=True):
         share.penalty = part
-    platform_income = repayment.fee + repayment.late_fee + sum(s.investor_fee for s in shares)
+    return shares
+
+
+def _subrogated(takes: Sequence[_Take]) -> list[tuple[int, str, int]]:
+    """(payer, component, amount) of what ``takes`` paid on compensated installments.
+
+    A payer owns ``compensated_principal`` of the installment's unpaid principal and
+    ``compensated_interest`` of its unpaid interest; each amount applied is split between
+    it and the investors in those proportions (all of it when fully compensated), and the
+    penalty in proportion to the principal each side owns. Updates the payer's part.
+    """
+    applied: dict[tuple[int, str], int] = {(id(row), part): amount for row, part, amount in takes}
+    result: list[tuple[int, str, int]] = []
+    for row, part, amount in takes:
+        if row.compensated_by is None or part not in ("principal", "interest", "penalty"):
+            continue
+        unpaid_principal = row.principal - row.paid_principal + applied.get((id(row), "principal"), 0)
+        if part == "interest":
+            owned = row.compensated_interest
+            unpaid = row.interest - row.paid_interest + amount
+        else:
+            owned, unpaid = row.compensated_principal, unpaid_principal
+        payer_part = amount if unpaid == 0 else allocate(amount, [owned, unpaid - owned])[0]
+        if part == "principal":
+            row.compensated_principal -= payer_part
+        elif part == "interest":
+            row.compensated_interest -= payer_part
+        if payer_part:
+            result.append((row.compensated_by, part, payer_part))
+    return result
+
+
+def _compensation_holding(holdings: Sequence[Holding], payer_id: int) -> Holding:
+    for holding in holdings:
+        if holding.holder_id == payer_id and holding.source == COMPENSATION:
+            return holding
+    raise AssertionError(f"payer {payer_id} compensated an installment but holds no claim")
+
+
+def _pay_holders(
+    session: Session,
+    loan: Loan,
+    repayment: Repayment,
+    shares: Sequence[_Share],
+    *,
+    payer_id: int,
+    platform_income: int,
+    idempotency_key: str,
+    custodian: Custodian,
+) -> None:
+    """One ledger entry from the payer's available balance to each holder (net of fees) and
+    the platform; the claims and their distribution rows; the same batch at the bank."""
     entry = ledger.post(
         session,
         kind=f"repayment_{repayment.kind}",
-        legs=[ledger.Leg(ledger.user_available(loan.borrower_id), -repayment.amount)]
+        legs=[ledger.Leg(ledger.user_available(payer_id), -repayment.amount)]
         + [ledger.Leg(ledger.user_available(s.holding.holder_id), s.net) for s in shares]
         + [ledger.Leg(ledger.PLATFORM_FEE_INCOME, platform_income)],
-        idempotency_key=idempotency_key or f"repayment:{repayment.id}",
+        idempotency_key=idempotency_key,
         business_date=repayment.business_date,
         ref_type="repayment",
         ref_id=repayment.id,
@@ -614,14 +730,19 @@ def _distribute(
     ).entry
     repayment.entry_id = entry.id
     _credit_holdings(session, loan, repayment, shares)
-    loan.principal_outstanding -= repayment.principal
-    session.flush()
     _instruct_bank(
-        session, loan, repayment, shares=shares, platform_income=platform_income, custodian=custodian
+        session,
+        loan,
+        shares=shares,
+        payer_id=payer_id,
+        platform_income=platform_income,
+        custodian=custodian,
     )
 
 
 def _credit_holdings(session: Session, loan: Loan, repayment: Repayment, shares: Sequence[_Share]) -> None:
+    if not shares:
+        return
     updated = [
         {
             "id": s.holding.id,
@@ -662,29 +783,131 @@ def _credit_holdings(session: Session, loan: Loan, repayment: Repayment, shares:
 def _instruct_bank(
     session: Session,
     loan: Loan,
-    repayment: Repayment,
     *,
     shares: Sequence[_Share],
+    payer_id: int,
     platform_income: int,
     custodian: Custodian,
 ) -> None:
-    borrower_sub = marketplace.sub_account_of(session, loan.borrower_id)
+    payer_sub = marketplace.sub_account_of(session, payer_id)
     by_holder: dict[int, int] = {}
     for share in shares:
         by_holder[share.holding.holder_id] = by_holder.get(share.holding.holder_id, 0) + share.net
     legs = [
-        TransferLeg(borrower_sub, marketplace.sub_account_of(session, holder_id), net)
+        TransferLeg(payer_sub, marketplace.sub_account_of(session, holder_id), net)
         for holder_id, net in by_holder.items()
         if net > 0
     ]
     if platform_income:
         platform_sub = custody.open_platform_fee_account(session, custodian).sub_account_no
-        legs.append(TransferLeg(borrower_sub, platform_sub, platform_income))
+        legs.append(TransferLeg(payer_sub, platform_sub, platform_income))
     if legs:
         # Numbered within the loan (under its lock), not by the row id: a retry after a
         # rollback gets the same number, so the bank replays instead of paying twice.
         number = session.scalar(select(func.count(Repayment.id)).where(Repayment.loan_id == loan.id))
         marketplace.bank_transfer(custodian, f"RPY{loan.id}-{number}", legs)
+
+
+# --- compensation (代偿) ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Compensated:
+    """What a compensating payer owed the holders, what it had and paid, and how it split."""
+
+    due: int
+    paid: int
+    principal: int
+    interest: int
+    repayment: Repayment | None
+
+    @property
+    def shortfall(self) -> int:
+        return self.due - self.paid
+
+
+def compensate(
+    session: Session,
+    loan_id: int,
+    numbers: Sequence[int],
+    *,
+    payer_id: int,
+    cover_interest: bool,
+    take_future_interest: bool,
+    on: date,
+    custodian: Custodian,
+    idempotency_key: str,
+) -> Compensated:
+    """代偿: ``payer_id`` pays the holders the unpaid principal (and, if ``cover_interest``,
+    the unpaid interest) of installments ``numbers``, split per DOMAIN.md §3, and in the same
+    transaction acquires the claim for what it paid (R35): the investors' holdings shrink by
+    the principal they received, the payer's compensation holding grows by as much, and
+    the installments record the part the payer now owns. The borrower's debt is unchanged.
+
+    A payer without enough pays pro rata what it has — each component and each holder in
+    proportion — and the shortfall is reported; no money is created (R36). With
+    ``take_future_interest`` (acceleration) the interest of installments not yet due passes
+    to the payer too, in the proportion of their principal it paid.
+    """
+    loan = marketplace.lock_loan(session, loan_id)
+    rows = [r for r in unpaid_installments(session, loan.id) if r.number in set(numbers)]
+    principal_due = [r.principal - r.paid_principal - r.compensated_principal for r in rows]
+    interest_due = [
+        r.interest - r.paid_interest - r.compensated_interest if cover_interest and r.due_date < on else 0
+        for r in rows
+    ]
+    due = sum(principal_due) + sum(interest_due)
+    if due <= 0:
+        return Compensated(0, 0, 0, 0, None)
+    available = ledger.user_balances(session, payer_id).available
+    paid = min(due, available)
+    principal = sum(principal_due) * paid // due
+    interest = paid - principal
+    if paid <= 0:
+        return Compensated(due, 0, 0, 0, None)
+    for row, p, i, owed_p in zip(
+        rows,
+        allocate(principal, principal_due) if sum(principal_due) else [0] * len(rows),
+        allocate(interest, interest_due) if sum(interest_due) else [0] * len(rows),
+        principal_due,
+        strict=True,
+    ):
+        if row.compensated_by not in (None, payer_id):
+            raise AssertionError("one installment, two compensating payers")
+        row.compensated_by = payer_id
+        row.compensated_principal += p
+        row.compensated_interest += i
+        if take_future_interest and row.due_date >= on and owed_p:
+            future = row.interest - row.paid_interest - row.compensated_interest
+            row.compensated_interest += future * p // owed_p
+    investors = [h for h in marketplace.holdings_of_loan(session, loan.id) if h.source != COMPENSATION]
+    shares = _pro_rata(
+        investors, principal=principal, interest=interest, fee_rate=Decimal(loan.investor_fee_rate)
+    )
+    repayment = _record(
+        session,
+        loan,
+        payer_id=payer_id,
+        kind="compensation",
+        on=on,
+        principal=principal,
+        interest=interest,
+        fee=0,
+        prepayment_fee=0,
+    )
+    _pay_holders(
+        session,
+        loan,
+        repayment,
+        shares,
+        payer_id=payer_id,
+        platform_income=sum(s.investor_fee for s in shares),
+        idempotency_key=idempotency_key,
+        custodian=custodian,
+    )
+    marketplace.acquire_by_compensation(session, loan.id, payer_id, principal)
+    session.flush()
+    return Compensated(due, paid, principal, interest, repayment)
 
 
 def _settle_if_repaid(session: Session, loan: Loan) -> None:
