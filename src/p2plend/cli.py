@@ -4,26 +4,29 @@ API uses. Every command exits non-zero with a one-line reason when it refuses.""
 import json
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.measure import Measurement
+from rich.progress import TaskID
 from rich.segment import Segment, Segments
 from rich.table import Table
 from sqlalchemy.orm import Session, sessionmaker
 
 from p2plend import migrate
 from p2plend.audit import service as audit
+from p2plend.collections import service as collections
 from p2plend.config import get_settings
 from p2plend.custody import service as custody
 from p2plend.custody.port import Custodian
 from p2plend.db import make_engine, make_session_factory, transaction
 from p2plend.errors import DomainError, InvalidInput, PermissionDenied
+from p2plend.jobs import eod
 from p2plend.ledger import service as ledger
 from p2plend.marketplace import service as marketplace
 from p2plend.money import format_cny
@@ -65,6 +68,23 @@ calendar_app = typer.Typer(
     help="The working-day calendar (工作日历): public holidays and make-up workdays.", no_args_is_help=True
 )
 app.add_typer(calendar_app, name="calendar")
+collections_app = typer.Typer(
+    help="Collections (催收): cases, assignment, the KPI report, the overdue analysis.", no_args_is_help=True
+)
+writeoff_app = typer.Typer(
+    help="Write-off (核销) by two staff: propose, approve, reject, list.", no_args_is_help=True
+)
+app.add_typer(collections_app, name="collections")
+app.add_typer(writeoff_app, name="writeoff")
+eod_app = typer.Typer(
+    help="The end-of-day batch (日终批处理): close business dates, see the runs.", no_args_is_help=True
+)
+app.add_typer(eod_app, name="eod")
+guarantee_app = typer.Typer(
+    help="Guarantee companies (担保机构): their terms, exposure and compensations (代偿).",
+    no_args_is_help=True,
+)
+app.add_typer(guarantee_app, name="guarantee")
 
 # Soft wrap: reports are read by people and by scripts; a narrow or piped terminal must
 # neither wrap nor cut a line (an amount cut to "¥1,…" would be worse than useless).
@@ -322,6 +342,131 @@ def calendar_set(
     console.print(f"{saved.day.isoformat()} is {kind}: {saved.name}", markup=False, highlight=False)
 
 
+# --- 日终批处理: the end-of-day batch ----------------------------------------------------------
+
+
+@eod_app.command("run")
+def eod_run(
+    day: Annotated[
+        datetime | None,
+        typer.Option(
+            "--date",
+            formats=["%Y-%m-%d"],
+            help="Close every date not yet closed up to this one (YYYY-MM-DD); default: today.",
+            show_default=False,
+        ),
+    ] = None,
+    chunk_size: Annotated[
+        int, typer.Option("--chunk-size", min=1, max=10_000, help="Loans per chunk of work.")
+    ] = eod.DEFAULT_CHUNK_SIZE,
+) -> None:
+    """Close every business date not yet closed, oldest first (catch-up): auto-debit, penalty
+    accrual, stage and classification, reminders, the day's figures.
+
+    Safe to run twice, after a crash, or on several machines at once: a closed date is never
+    run again and workers share a date's chunks. Exit 2 on bad input (a date not yet come).
+    """
+    from p2plend import clock, logs
+
+    logs.configure(json=get_settings().log_json)  # info and up: the table is the report
+    through = day.date() if day is not None else clock.today()
+    if through > clock.today():
+        err_console.print(
+            f"error eod_date_not_closable: {through.isoformat()} has not come yet "
+            f"(the business date is {clock.today().isoformat()}); a date is closed once it has come",
+            markup=False,
+            highlight=False,
+        )
+        raise typer.Exit(2)
+    with custodian_bank() as (factory, bank), _eod_progress() as progress:
+        try:
+            reports = eod.close_through(factory, through, bank, chunk_size=chunk_size, progress=progress)
+        except DomainError as exc:
+            err_console.print(f"error {exc.code}: {exc.message}", markup=False, highlight=False)
+            raise typer.Exit(2 if isinstance(exc, InvalidInput) else 1) from exc
+    closed = [r for r in reports if not r.already_closed]
+    if not reports:
+        console.print(f"nothing to close: every date through {through.isoformat()} is closed", markup=False)
+        return
+    table = Table("date", *(f"{step.name} {step.label_zh}" for step in eod.STEPS), "chunks", "note")
+    for column in table.columns[1:-1]:
+        column.justify = "right"
+    for report in reports:
+        counts = [str(report.items.get(step.name, 0)) for step in eod.STEPS]
+        note = "closed by another worker" if report.already_closed else ""
+        table.add_row(report.business_date.isoformat(), *counts, str(report.chunks), note)
+    _print_wide(table)
+    console.print(
+        f"closed {len(closed)} date(s) through {through.isoformat()}", markup=False, highlight=False
+    )
+
+
+@contextmanager
+def _eod_progress() -> Iterator[eod.Progress]:
+    """A progress bar per date and step (on stderr), fed by the batch after each chunk."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    bars = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err_console,
+    )
+    tasks: dict[tuple[str, str], TaskID] = {}
+    labels = {step.name: step.label_zh for step in eod.STEPS}
+
+    def advance(on: date, step: str, done: int, total: int) -> None:
+        key = (on.isoformat(), step)
+        if key not in tasks:
+            tasks[key] = bars.add_task(f"{on.isoformat()} {step} {labels.get(step, '')}", total=total)
+        bars.update(tasks[key], completed=done, total=total)
+
+    with bars:
+        yield advance
+
+
+@eod_app.command("status")
+def eod_status(
+    limit: Annotated[int, typer.Option(min=1, max=100, help="At most this many runs, newest first.")] = 10,
+) -> None:
+    """The latest runs, newest first: status, times (Beijing) and each step's chunks done /
+    planned with the acts done (auto-debits, accruals, history rows, messages…)."""
+    from p2plend import clock
+
+    with business_act() as session:
+        runs = eod.status(session, limit=limit)
+        last = eod.last_closed(session)
+    console.print(
+        f"business date {clock.today().isoformat()}; last closed {last.isoformat() if last else 'none'}",
+        markup=False,
+        highlight=False,
+    )
+    if not runs:
+        console.print("no end-of-day run yet", markup=False)
+        return
+    table = Table("date", "status", "step", "started", "finished", *(step.name for step in eod.STEPS))
+    for run in runs:
+        steps = [f"{s.chunks_done}/{s.chunks} ({s.items})" for s in run.steps]
+        table.add_row(
+            run.business_date.isoformat(),
+            run.status,
+            run.step,
+            _beijing(run.started_at),
+            _beijing(run.finished_at),
+            *steps,
+        )
+    _print_wide(table)
+    console.print("steps: chunks done/planned (acts)", markup=False, highlight=False)
+
+
+def _print_wide(table: Table) -> None:
+    """The table as wide as it needs, however narrow the terminal: no cell is wrapped or cut."""
+    natural = Measurement.get(console, console.options.update_width(10_000), table).maximum
+    lines = console.render_lines(table, console.options.update_width(max(console.width, natural)), pad=False)
+    console.print(Segments(segment for line in lines for segment in [*line, Segment.line()]), end="")
+
+
 @applications_app.command("list")
 def applications_list(
     status: Annotated[
@@ -509,6 +654,495 @@ def loans_disburse(loan_id: LoanIdArgument, officer: Officer) -> None:
     console.print(line, markup=False, highlight=False)
 
 
+# --- 担保 / 代偿: guarantee companies and their compensations ----------------------------------------
+
+_MAX_ID = 2**63 - 1  # BIGINT: a larger id names nothing (and must not reach the database)
+
+
+def _staff_acting(session: Session, phone: str, permission: str, act: str) -> int:
+    """The staff member acting, by phone: active, with a confirmed authenticator and ``permission``."""
+    from p2plend.identity import service as identity
+    from p2plend.identity.permissions import permissions_for
+
+    user_id = identity.user_id_by_phone(session, phone)
+    officer = identity.profile(session, user_id)
+    granted = permissions_for(officer.roles, totp_enabled=officer.totp_enabled)
+    if officer.status != "active" or permission not in granted:
+        raise PermissionDenied(
+            f"This user may not {act} (active staff with {permission} and 2FA).",
+            details={"permission": str(permission)},
+        )
+    return user_id
+
+
+def _refuse_input(exc: DomainError) -> typer.Exit:
+    """Bad input: the stable code, the field when there is one, and exit 2."""
+    field = exc.details.get("field")
+    where = f" (--{str(field).replace('_', '-')})" if field else ""
+    err_console.print(f"error {exc.code}{where}: {exc.message}", markup=False, highlight=False)
+    return typer.Exit(2)
+
+
+@guarantee_app.command("list")
+def guarantee_list() -> None:
+    """Every guarantee company: its terms (the defaults until agreed), then what it stands behind,
+    its balance, what it has compensated, lacked (shortfall) and recovered."""
+    from p2plend.guarantee import service as guarantee
+    from p2plend.identity import service as identity
+
+    with business_act() as session:
+        lines = []
+        for terms in guarantee.guarantors(session):
+            profile = identity.profile(session, terms.guarantor_id)
+            exposure = guarantee.exposure(session, terms.guarantor_id)
+            lines.append(
+                "  ".join(
+                    (
+                        f"user:{terms.guarantor_id}",
+                        profile.status,
+                        terms.coverage,
+                        f"{terms.trigger_dpd}/{terms.accelerate_dpd}",
+                        _percent(terms.fee_rate),
+                        "agreed" if terms.agreed else "default",
+                        format_cny(exposure.available),
+                        str(exposure.loans),
+                        format_cny(exposure.guaranteed_principal),
+                        format_cny(exposure.compensated),
+                        format_cny(exposure.shortfall),
+                        format_cny(exposure.recovered),
+                        profile.display_name or "-",
+                    )
+                )
+            )
+    console.print(
+        "guarantor  status  coverage  trigger/accelerate DPD  fee  terms  available  loans  guaranteed  "
+        "compensated  shortfall  recovered  name",
+        markup=False,
+        highlight=False,
+    )
+    for line in lines:
+        console.print(line, markup=False, highlight=False)
+    console.print(f"{len(lines)} guarantee compan{'y' if len(lines) == 1 else 'ies'}", markup=False)
+
+
+@guarantee_app.command("terms")
+def guarantee_terms(
+    guarantor: Annotated[
+        int,
+        typer.Argument(
+            min=1, max=_MAX_ID, help="The guarantee company's user id (`p2plend guarantee list`)."
+        ),
+    ],
+    *,
+    officer: Annotated[
+        str, typer.Option("--officer", help="Phone of the staff member acting (staff:risk:manage).")
+    ],
+    coverage: Annotated[str, typer.Option(help="principal, or principal_interest (本息).")],
+    trigger_dpd: Annotated[
+        int, typer.Option("--trigger-dpd", help="Pay an overdue installment on this DPD.")
+    ],
+    accelerate_dpd: Annotated[
+        int, typer.Option("--accelerate-dpd", help="Pay all that remains on this DPD (after the trigger).")
+    ],
+    fee_rate: Annotated[
+        str, typer.Option("--fee-rate", help='担保费 of principal, a decimal: "0.015" is 1.5 %.')
+    ],
+) -> None:
+    """Set a guarantee company's standing terms (担保合作协议), audited under the officer.
+
+    Loans listed from now on copy them; agreements already signed keep theirs. Exit 2 on bad
+    input (not_a_guarantor, invalid_guarantee_terms), 1 when the officer may not.
+    """
+    from p2plend.guarantee import service as guarantee
+    from p2plend.guarantee.schemas import read_terms
+    from p2plend.identity.permissions import Permission
+
+    with business_act() as session:
+        actor = _staff_acting(session, officer, Permission.STAFF_RISK_MANAGE, "set guarantee terms")
+        try:
+            guarantee.require_guarantor(session, guarantor)
+            typed = read_terms(
+                coverage=coverage, trigger_dpd=trigger_dpd, accelerate_dpd=accelerate_dpd, fee_rate=fee_rate
+            )
+            saved = guarantee.set_terms(
+                session,
+                guarantor,
+                coverage=typed.coverage,
+                trigger_dpd=typed.trigger_dpd,
+                accelerate_dpd=typed.accelerate_dpd,
+                fee_rate=typed.fee_rate,
+                actor_id=actor,
+            )
+        except InvalidInput as exc:
+            raise _refuse_input(exc) from exc
+    console.print(
+        f"user:{guarantor} terms set: coverage {saved.coverage}, trigger DPD {saved.trigger_dpd}, "
+        f"accelerate DPD {saved.accelerate_dpd}, fee {_percent(saved.fee_rate)}; "
+        "loans listed from now on copy them",
+        markup=False,
+        highlight=False,
+    )
+
+
+@guarantee_app.command("compensations")
+def guarantee_compensations(
+    guarantor: Annotated[
+        int | None,
+        typer.Option(
+            "--guarantor", min=1, max=_MAX_ID, help="Only this guarantee company's.", show_default=False
+        ),
+    ] = None,
+    limit: Annotated[int, typer.Option(min=1, max=10_000, help="At most this many, newest first.")] = 200,
+) -> None:
+    """Compensations (代偿), newest first: the business date, the loan, who paid, the installment
+    (0: acceleration), what was due, paid and lacked (shortfall), then the totals."""
+    from p2plend.guarantee import service as guarantee
+
+    with business_act() as session:
+        if guarantor is not None:
+            try:
+                guarantee.require_guarantor(session, guarantor)
+            except InvalidInput as exc:
+                raise _refuse_input(exc) from exc
+        rows = guarantee.compensations(session, guarantor_id=guarantor, limit=limit)
+        titles = {
+            loan_id: marketplace.get_loan(session, loan_id).title for loan_id in {r.loan_id for r in rows}
+        }
+        lines = [
+            "  ".join(
+                (
+                    row.business_date.isoformat(),
+                    f"loan:{row.loan_id}",
+                    f"user:{row.payer_id}" if row.payer_id is not None else "reserve",
+                    "acceleration" if row.kind == "acceleration" else f"installment {row.installment_number}",
+                    format_cny(row.due),
+                    format_cny(row.paid),
+                    format_cny(row.shortfall),
+                    format_cny(row.principal),
+                    format_cny(row.interest),
+                    titles[row.loan_id],
+                )
+            )
+            for row in rows
+        ]
+    if not rows:
+        console.print("no compensation", markup=False)
+        return
+    console.print(
+        "date  loan  paid by  what  due  paid  shortfall  principal  interest  title",
+        markup=False,
+        highlight=False,
+    )
+    for line in lines:
+        console.print(line, markup=False, highlight=False)
+    console.print(
+        f"{len(rows)} compensation(s): paid {format_cny(sum(r.paid for r in rows))}, "
+        f"shortfall {format_cny(sum(r.shortfall for r in rows))}",
+        markup=False,
+        highlight=False,
+    )
+
+
+# --- 催收 and 核销: collections and write-off ----------------------------------------------------------
+
+
+def _out(line: str) -> None:
+    console.print(line, markup=False, highlight=False)
+
+
+def _exit_bad_input(message: str) -> NoReturn:
+    err_console.print(f"error: {message}", markup=False, highlight=False)
+    raise typer.Exit(2)
+
+
+def _staff_user(session: Session, value: str, option: str) -> int:
+    """A staff member named by user id (up to 10 digits) or phone; exit 2 when there is none."""
+    from p2plend.identity import service as identity
+
+    text = value.strip()
+    try:
+        if text.isascii() and text.isdigit() and len(text) <= 10:
+            return identity.profile(session, int(text)).user_id
+        return identity.user_id_by_phone(session, text)
+    except DomainError as exc:
+        _exit_bad_input(f"{option} {value!r}: {exc.code}: {exc.message}")
+
+
+def _pct(value: Decimal | None) -> str:
+    return "-" if value is None else f"{(value * 100).quantize(Decimal('0.01'))}%"
+
+
+@collections_app.command("cases")
+def collections_cases(
+    status: Annotated[str, typer.Option(help="open, closed or all.")] = "open",
+    stage: Annotated[
+        str | None, typer.Option(help="m1, m2, m3, m3_plus or m7_plus.", show_default=False)
+    ] = None,
+    collector: Annotated[
+        str | None,
+        typer.Option(help="Only this collector's (id or phone), or 'none': unassigned.", show_default=False),
+    ] = None,
+    limit: Annotated[int, typer.Option(min=1, max=200, help="At most this many, most overdue first.")] = 200,
+) -> None:
+    """Collection cases, one line each: id, loan, status, stage, DPD, outstanding, overdue at
+    opening, collector, opened, broken promises, title."""
+    if status not in ("open", "closed", "all"):
+        _exit_bad_input(f"--status is open, closed or all, not {status!r}")
+    if stage is not None and stage not in collections.STAGES:
+        _exit_bad_input(f"--stage is one of {', '.join(collections.STAGES)}, not {stage!r}")
+    with business_act() as session:
+        collector_id = None if collector in (None, "none") else _staff_user(session, collector, "--collector")
+        page = collections.cases(
+            session,
+            status=None if status == "all" else status,
+            stage=stage,
+            collector_id=collector_id,
+            unassigned=collector == "none",
+            limit=limit,
+        )
+        names = {
+            c.collector_id: collections.staff_name(session, c.collector_id)
+            for c in page.items
+            if c.collector_id
+        }
+    _out("case  loan  status  stage  dpd  outstanding  opening  collector  opened  broken  title")
+    for c in page.items:
+        who = f"user:{c.collector_id} {names[c.collector_id]}" if c.collector_id else "unassigned"
+        status_text = c.status if c.close_reason is None else f"{c.status}/{c.close_reason}"
+        _out(
+            "  ".join(
+                (
+                    str(c.id),
+                    str(c.loan_id),
+                    status_text + (" written-off" if c.written_off else ""),
+                    c.stage,
+                    str(c.days_past_due),
+                    format_cny(c.principal_outstanding),
+                    format_cny(c.opening_balance),
+                    who,
+                    c.opened_on.isoformat(),
+                    str(c.broken_promises),
+                    c.loan_title,
+                )
+            )
+        )
+    _out(f"{len(page.items)} of {page.total} case(s)")
+
+
+@collections_app.command("assign")
+def collections_assign(
+    case_id: Annotated[int, typer.Argument(min=1, help="The case (`p2plend collections cases`).")],
+    collector: Annotated[
+        str, typer.Option(help="The collector (id or phone), or 'none' to take the case back.")
+    ],
+    manager: Annotated[
+        str | None,
+        typer.Option(help="The manager acting (id or phone; staff:risk:manage). Default: the console."),
+    ] = None,
+    reason: Annotated[str, typer.Option(help="Why (kept with the assignment).")] = "",
+) -> None:
+    """分案: give a case to a collector (or take it back). Audited."""
+    with business_act() as session:
+        actor = None if manager is None else _staff_user(session, manager, "--manager")
+        collector_id = None if collector == "none" else _staff_user(session, collector, "--collector")
+        try:
+            case = collections.assign(
+                session, actor_id=actor, case_id=case_id, collector_id=collector_id, reason=reason
+            )
+        except InvalidInput as exc:
+            _exit_bad_input(f"{exc.code}: {exc.message}")
+        name = collections.staff_name(session, case.collector_id) if case.collector_id else ""
+    if case.collector_id is None:
+        _out(f"case {case.id} (loan {case.loan_id}) is unassigned")
+    else:
+        _out(f"case {case.id} (loan {case.loan_id}) assigned to user:{case.collector_id} {name}")
+
+
+@collections_app.command("kpi")
+def collections_kpi(
+    first: Annotated[
+        datetime | None,
+        typer.Option(
+            "--from",
+            formats=["%Y-%m-%d"],
+            help="First day (default: 30 days before --to).",
+            show_default=False,
+        ),
+    ] = None,
+    last: Annotated[
+        datetime | None,
+        typer.Option("--to", formats=["%Y-%m-%d"], help="Last day (default: today).", show_default=False),
+    ] = None,
+) -> None:
+    """The KPI report: recovery rate by stage and by collector, roll rates (docs/collections.md)."""
+    from datetime import timedelta
+
+    from p2plend import clock
+
+    end = last.date() if last is not None else clock.today()
+    start = first.date() if first is not None else end - timedelta(days=30)
+    with business_act() as session:
+        try:
+            report = collections.kpi(session, start, end)
+        except InvalidInput as exc:
+            _exit_bad_input(f"{exc.code}: {exc.message}")
+    _out(f"recovery by stage, cases entering it {start.isoformat()} to {end.isoformat()}")
+    for s in [*report.by_stage, report.total]:
+        _out(
+            f"{s.stage}  entered {s.spells}  overdue {format_cny(s.balance)}  repaid {format_cny(s.repaid)}  "
+            f"recovered {format_cny(s.recovered)}  rate {_pct(s.recovery_rate)}  "
+            f"cured {s.cured}  rolled {s.rolled}"
+        )
+    _out("recovery by collector")
+    for c in report.by_collector:
+        _out(
+            f"user:{c.collector_id} {c.name}  assigned {c.assignments}  overdue {format_cny(c.balance)}  "
+            f"recovered {format_cny(c.recovered)}  rate {_pct(c.recovery_rate)}  actions {c.actions}  "
+            f"promises {c.promises} (kept {c.promises_kept}, broken {c.promises_broken})  cured {c.cured}  "
+            f"open {c.open_cases}"
+        )
+    if not report.by_collector:
+        _out("  (no assignment or action in the period)")
+    observed = ", ".join(d.isoformat() for d in report.roll_dates) or "none (month-end + 30 days not closed)"
+    _out(f"roll rates, 30 days after month-ends: {observed}")
+    for r in report.roll_rates:
+        moves = ", ".join(f"{stage} {n}" for stage, n in sorted(r.to.items()))
+        nxt = r.next_stage or "-"
+        _out(
+            f"{r.from_stage} -> {nxt}: {_pct(r.roll_rate)} of {r.loans}  "
+            f"cure {_pct(r.cure_rate)}  ({moves or 'none'})"
+        )
+
+
+@collections_app.command("analysis")
+def collections_analysis(
+    by: Annotated[str, typer.Option(help="region, city, product, grade or industry.")] = "region",
+) -> None:
+    """Overdue loans grouped by region, city, product, grade or industry: what overdue borrowers share."""
+    if by not in collections.DIMENSIONS:
+        _exit_bad_input(f"--by is one of {', '.join(collections.DIMENSIONS)}, not {by!r}")
+    with business_act() as session:
+        found = collections.analysis(session, by)
+    total = found.total
+    as_of = found.as_of.isoformat() if found.as_of else "no batch yet"
+    _out(
+        f"as of {as_of}: {total.loans} loan(s) being repaid, {total.overdue_loans} overdue "
+        f"({_pct(total.overdue_rate)}; amount {_pct(total.amount_overdue_rate)})"
+    )
+    _out(f"{by}  loans  overdue  rate  lift  overdue-outstanding  past-due-principal  avg-dpd  npl")
+    for g in found.groups:
+        _out(
+            "  ".join(
+                (
+                    g.key if g.label == g.key else f"{g.key} {g.label}",
+                    str(g.loans),
+                    str(g.overdue_loans),
+                    _pct(g.overdue_rate),
+                    "-" if g.lift is None else str(g.lift),
+                    format_cny(g.overdue_outstanding),
+                    format_cny(g.overdue_principal),
+                    "-" if g.average_dpd is None else str(g.average_dpd),
+                    str(g.non_performing),
+                )
+            )
+        )
+    if found.profiles:
+        _out("commonest among overdue loans (region · product · grade · industry):")
+        for p in found.profiles:
+            _out(
+                f"  {p.region} · {p.product} · {p.grade} · {p.industry}: {p.overdue_loans} ({_pct(p.share)})"
+            )
+
+
+def _write_off_line(w: "collections.WriteOffView") -> str:
+    decided = f" by user:{w.decided_by} on {w.decided_on}" if w.decided_by else ""
+    return (
+        f"write-off {w.id}  loan {w.loan_id}  {w.status}{decided}  {w.reason}  dpd {w.days_past_due}  "
+        f"principal {format_cny(w.principal)}  proposed by user:{w.proposed_by} on {w.proposed_on}"
+        + (f"  recovered since {format_cny(w.recovered)}" if w.status == "approved" else "")
+    )
+
+
+@writeoff_app.command("propose")
+def writeoff_propose(
+    loan_id: Annotated[int, typer.Argument(min=1, help="The loan.")],
+    officer: Annotated[
+        str, typer.Option("--officer", help="The risk officer proposing (id or phone; staff:risk:manage).")
+    ],
+    reason: Annotated[str, typer.Option(help="dpd_over_180 or proof_of_loss.")],
+    proof: Annotated[str, typer.Option(help="The proof of loss (needed for proof_of_loss).")] = "",
+) -> None:
+    """提出核销: a second staff member then approves or rejects (`writeoff approve|reject`)."""
+    with business_act() as session:
+        actor = _staff_user(session, officer, "--officer")
+        try:
+            proposed = collections.propose(
+                session, actor_id=actor, loan_id=loan_id, reason=reason, proof=proof
+            )
+        except InvalidInput as exc:
+            _exit_bad_input(f"{exc.code}: {exc.message}")
+    _out(_write_off_line(proposed))
+    _out("another staff member with staff:write_off:approve decides: p2plend writeoff approve|reject")
+
+
+@writeoff_app.command("approve")
+def writeoff_approve(
+    write_off_id: Annotated[int, typer.Argument(min=1, help="The write-off (`p2plend writeoff list`).")],
+    approver: Annotated[
+        str,
+        typer.Option(
+            "--approver", help="The approver (id or phone; staff:write_off:approve), not the proposer."
+        ),
+    ],
+    note: Annotated[str, typer.Option(help="The approval's note.")] = "",
+) -> None:
+    """批准核销: the holders' claims are marked lost for reporting; no money moves."""
+    with business_act() as session:
+        actor = _staff_user(session, approver, "--approver")
+        try:
+            approved = collections.approve(session, actor_id=actor, write_off_id=write_off_id, note=note)
+        except InvalidInput as exc:
+            _exit_bad_input(f"{exc.code}: {exc.message}")
+    _out(_write_off_line(approved))
+    _out(
+        f"{len(approved.claims)} holding(s) marked lost "
+        f"({format_cny(sum(c.principal for c in approved.claims))}); "
+        "no money moved, later repayments still reach the holders"
+    )
+
+
+@writeoff_app.command("reject")
+def writeoff_reject(
+    write_off_id: Annotated[int, typer.Argument(min=1, help="The write-off.")],
+    approver: Annotated[str, typer.Option("--approver", help="The staff member deciding (id or phone).")],
+    note: Annotated[str, typer.Option(help="Why it is rejected.")],
+) -> None:
+    """驳回核销, saying why; the loan may be proposed again."""
+    with business_act() as session:
+        actor = _staff_user(session, approver, "--approver")
+        try:
+            rejected = collections.reject(session, actor_id=actor, write_off_id=write_off_id, note=note)
+        except InvalidInput as exc:
+            _exit_bad_input(f"{exc.code}: {exc.message}")
+    _out(_write_off_line(rejected))
+
+
+@writeoff_app.command("list")
+def writeoff_list(
+    status: Annotated[
+        str | None, typer.Option(help="proposed, approved or rejected.", show_default=False)
+    ] = None,
+) -> None:
+    """Write-offs, newest first."""
+    if status is not None and status not in collections.STATUSES:
+        _exit_bad_input(f"--status is one of {', '.join(collections.STATUSES)}, not {status!r}")
+    with business_act() as session:
+        rows = collections.write_offs(session, status=status)
+    for w in rows:
+        _out(_write_off_line(w))
+    _out(f"{len(rows)} write-off(s)")
+
+
 @app.command("demo")
 def demo(
     seed_only: Annotated[
@@ -536,7 +1170,8 @@ def demo(
         for suffix in ("", "-wal", "-shm"):
             Path(url.database + suffix).unlink(missing_ok=True)
     migrate.upgrade(settings.database_url)
-    factory = make_session_factory(make_engine(settings.database_url))
+    engine = make_engine(settings.database_url)
+    factory = make_session_factory(engine)
     bank = custody.simulated_custodian(settings.database_url, factory, settings)
     try:
         logins = demo_data.seed(factory, bank)
@@ -546,13 +1181,14 @@ def demo(
     _print_logins(logins)
     if seed_only:
         bank.close()
+        engine.dispose()
         return
     import uvicorn
 
     from p2plend.server import create_app
 
     console.print(f"\n[bold]p2plend demo[/bold] at http://{host}:{port}  (API docs: /api/docs; Ctrl-C stops)")
-    app = create_app(settings, factory, bank)
+    app = create_app(settings, factory, bank, eod_scheduler=settings.eod_scheduler_enabled)
     app.router.on_shutdown.append(bank.close)
     uvicorn.run(app, host=host, port=port)
 
@@ -713,10 +1349,15 @@ def serve(
     port: Annotated[int, typer.Option(help="Port.")] = 8000,
     workers: Annotated[int, typer.Option(help="Worker processes (PostgreSQL only for >1).")] = 1,
 ) -> None:
-    """Serve the API and the web pages (the schema must be migrated)."""
+    """Serve the API and the web pages (the schema must be migrated).
+
+    Each worker also runs the end-of-day batch daily at P2PLEND_EOD_SCHEDULE (Beijing time,
+    default 23:30) unless P2PLEND_EOD_SCHEDULER_ENABLED=false; on PostgreSQL the workers
+    share the work (docs/eod.md).
+    """
     import uvicorn
 
-    uvicorn.run("p2plend.server:create_app", factory=True, host=host, port=port, workers=workers)
+    uvicorn.run("p2plend.server:serve_app", factory=True, host=host, port=port, workers=workers)
 
 
 def main() -> None:

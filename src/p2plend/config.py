@@ -78,6 +78,29 @@ class Settings(BaseSettings):
 
     log_json: bool = False
 
+    # 日终批处理 inside `p2plend serve` (docs/eod.md): every day at this Beijing time (HH:MM,
+    # Asia/Shanghai) each server process closes every business date not yet closed. Tests
+    # build the app without it; `P2PLEND_EOD_SCHEDULER_ENABLED=false` leaves the batch to
+    # `p2plend eod run` from cron or a job runner.
+    eod_scheduler_enabled: bool = True
+    eod_schedule: str = "23:30"
+
+    @field_validator("eod_schedule")
+    @classmethod
+    def _schedule_is_a_time_of_day(cls, value: str) -> str:
+        hour, sep, minute = value.strip().partition(":")
+        if not (sep and hour.isdigit() and minute.isdigit() and len(minute) == 2 and len(hour) <= 2):
+            raise ValueError("eod_schedule is a time of day HH:MM, such as 23:30")
+        if not (0 <= int(hour) <= 23 and 0 <= int(minute) <= 59):
+            raise ValueError("eod_schedule is a time of day HH:MM between 00:00 and 23:59")
+        return f"{int(hour):02d}:{minute}"
+
+    @property
+    def eod_schedule_time(self) -> tuple[int, int]:
+        """``eod_schedule`` as (hour, minute), Beijing time."""
+        hour, _, minute = self.eod_schedule.partition(":")
+        return int(hour), int(minute)
+
     @field_validator("risk_tier_caps_fen")
     @classmethod
     def _every_tier_has_a_cap(cls, caps: dict[str, int | None]) -> dict[str, int | None]:

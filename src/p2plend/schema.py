@@ -1,6 +1,7 @@
 """Every domain's tables, imported so ``Base.metadata`` is the whole schema (Alembic, tests)."""
 
 from p2plend.audit import models as audit_models
+from p2plend.collections import models as collections_models
 from p2plend.custody import models as custody_models
 from p2plend.custody.simulated import models as custodian_bank_models
 from p2plend.db import Base
@@ -19,6 +20,7 @@ from p2plend.workcalendar import models as workcalendar_models
 __all__ = [
     "Base",
     "audit_models",
+    "collections_models",
     "custodian_bank_models",
     "custody_models",
     "guarantee_models",

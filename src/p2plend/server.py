@@ -2,6 +2,7 @@
 
 from typing import Any
 
+import structlog
 from fastapi import APIRouter, FastAPI, Request, Response
 from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
@@ -12,7 +13,10 @@ from p2plend.api.observability import install_observability
 from p2plend.api.routers import audit as audit_api
 from p2plend.api.routers import calculator as calculator_api
 from p2plend.api.routers import calendar as calendar_api
+from p2plend.api.routers import collections as collections_api
 from p2plend.api.routers import custody as custody_api
+from p2plend.api.routers import eod as eod_api
+from p2plend.api.routers import guarantee as guarantee_api
 from p2plend.api.routers import identity as identity_api
 from p2plend.api.routers import loans as loans_api
 from p2plend.api.routers import marketplace as marketplace_api
@@ -25,7 +29,10 @@ from p2plend.config import Settings, get_settings
 from p2plend.custody import service as custody
 from p2plend.custody.port import Custodian
 from p2plend.db import make_engine, make_session_factory
+from p2plend.jobs import scheduler as eod_jobs
 from p2plend.web import install as install_web
+
+log = structlog.get_logger()
 
 API_DESCRIPTION = """
 p2plend is an online lending **information intermediary** (网络借贷信息中介平台): investors lend
@@ -45,9 +52,15 @@ def create_app(
     settings: Settings | None = None,
     session_factory: sessionmaker[Session] | None = None,
     custodian: Custodian | None = None,
+    *,
+    eod_scheduler: bool = False,
 ) -> FastAPI:
     """The app on ``session_factory``'s database, talking to ``custodian`` — by default the
-    simulated custodian bank beside that database, delivering its callbacks in-process."""
+    simulated custodian bank beside that database, delivering its callbacks in-process.
+
+    ``eod_scheduler``: run the daily 日终批处理 in this process (``jobs.scheduler``), started
+    with the app and shut down with it. Only the served app asks for it (``serve_app``);
+    the tests' apps never run it unless a test does."""
     settings = settings or get_settings()
     logs.configure(json=settings.log_json)
     if session_factory is None:
@@ -86,9 +99,42 @@ def create_app(
     for router in _api_routers(settings):
         app.include_router(router)
     install_web(app)  # the pages, their static files and HTML error pages
+    app.state.eod_scheduler = None
+    if eod_scheduler:
+        # Before the bank's close below: the job must stop using the bank before it closes.
+        _run_eod_scheduler(app, settings, session_factory, custodian)
     if bank is not None:
         app.router.on_shutdown.append(bank.close)
     return app
+
+
+def serve_app() -> FastAPI:
+    """The app ``p2plend serve`` runs, once per worker process: with the end-of-day
+    scheduler unless ``P2PLEND_EOD_SCHEDULER_ENABLED=false``. Each worker runs it; on
+    PostgreSQL they share each date's chunks (see ``jobs.scheduler``)."""
+    settings = get_settings()
+    return create_app(settings, eod_scheduler=settings.eod_scheduler_enabled)
+
+
+def _run_eod_scheduler(
+    app: FastAPI, settings: Settings, session_factory: sessionmaker[Session], custodian: Custodian
+) -> None:
+    """Start the daily batch's scheduler with the app, stop it at shutdown. Not waiting for
+    a run in progress: the batch is resumable, and the next run finishes what it left."""
+    scheduler = eod_jobs.eod_scheduler(settings, session_factory, custodian)
+    app.state.eod_scheduler = scheduler
+
+    def start() -> None:
+        scheduler.start()
+        job = scheduler.get_job(eod_jobs.JOB_ID)
+        log.info("eod.scheduler_started", at=settings.eod_schedule, next_run=str(job.next_run_time))
+
+    def stop() -> None:
+        if scheduler.running:
+            scheduler.shutdown(wait=False)
+
+    app.router.on_startup.append(start)
+    app.router.on_shutdown.append(stop)
 
 
 def _api_routers(settings: Settings) -> list[APIRouter]:
@@ -101,10 +147,13 @@ def _api_routers(settings: Settings) -> list[APIRouter]:
         audit_api.router,
         origination_api.router,
         calendar_api.router,
+        eod_api.router,
+        collections_api.router,
         marketplace_api.router,
         loans_api.router,
         calculator_api.router,
         statements_api.router,
+        guarantee_api.router,
     ]
     if settings.environment != "production":
         routers.append(sim_bank_api.router)  # the simulated bank's own pages: demo and tests

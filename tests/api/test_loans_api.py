@@ -113,8 +113,11 @@ def test_my_loans_and_one_with_its_schedule(book: Book) -> None:
         "principal": "1983.43",
         "interest": "50.00",
         "fee": "0.00",
+        "penalty": "0.00",
+        "late_fee": "0.00",
         "total": "2033.43",
     }
+    assert (mine["days_past_due"], mine["stage"], mine["classification"]) == (0, "current", "normal")
     assert loans[listed]["status"] == "pending" and loans[listed]["next_due"] is None
     detail = book.api.get(book.path(), headers=book.headers()).json()
     assert [row["due_date"] for row in detail["schedule"]] == ["2026-12-28", "2027-01-28", "2027-02-28"]

@@ -1,19 +1,31 @@
 """The ``p2plend`` command: what operators run, on the test's database, with real exit codes."""
 
+import shutil
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from datetime import UTC, datetime, timedelta
+
 import pytest
-from sqlalchemy import func, text, update
+from sqlalchemy import Engine, func, text, update
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from p2plend import clock
+from p2plend.collections import service as collections
+from p2plend.config import get_settings
 from p2plend.custody import service as custody
+from p2plend.custody.simulated.bank import bank_database_url
 from p2plend.custody.simulated.models import BankSubAccount, BankTransaction
+from p2plend.guarantee import service as guarantee
 from p2plend.identity import service as identity
+from p2plend.jobs import eod
 from p2plend.ledger import service as ledger
 from p2plend.marketplace import service as marketplace
 from p2plend.money import format_cny
 from p2plend.origination import service as origination
 from p2plend.servicing import service as servicing
 from p2plend.sim import demo
+from tests import conftest
 from tests.audit.test_audit import bypass_guards
 from tests.console import Run
 
@@ -23,10 +35,50 @@ def console_columns() -> str:
     return "200"  # this module's reports are checked whole, on a wide terminal
 
 
+TEST_NOW = datetime(2026, 11, 28, 2, 0, tzinfo=UTC)  # the tests' business clock (tests/conftest.py)
+
+
+@pytest.fixture(scope="module")
+def demo_database(fresh_database: Callable[[], AbstractContextManager[str]]) -> Iterator[tuple[str, str]]:
+    """``p2plend demo --seed-only`` run once for the module (it plays a year of business
+    days) under the tests' business clock: the database and what the command printed. Each
+    test gets its own copy of the database."""
+    previous = clock.current()
+    clock.install(clock.FixedClock(TEST_NOW))
+    try:
+        with fresh_database() as url, pytest.MonkeyPatch.context() as env:
+            env.setenv("P2PLEND_DATABASE_URL", url)
+            env.setenv("COLUMNS", "200")
+            get_settings.cache_clear()
+            code, out = Run()("demo", "--seed-only")
+            get_settings.cache_clear()
+            assert code == 0, out
+            yield url, out
+    finally:
+        clock.install(previous)
+
+
 @pytest.fixture
-def seeded(p2plend: Run) -> Run:
-    code, out = p2plend("demo", "--seed-only")
-    assert code == 0, out
+def seeded(p2plend: Run, demo_database: tuple[str, str], database_url: str, engine: Engine) -> Run:
+    """The test's database, replaced by a copy of the seeded demo."""
+    engine.dispose()
+    demo_url = demo_database[0]
+    source, target = make_url(demo_url), make_url(database_url)
+    if source.get_backend_name() == "sqlite":
+        assert source.database and target.database
+        for src, dst in (
+            (demo_url, database_url),
+            (bank_database_url(demo_url), bank_database_url(database_url)),
+        ):
+            shutil.copyfile(str(make_url(src).database), str(make_url(dst).database))
+    else:
+        admin = target.set(database=source.database).render_as_string(hide_password=False)
+        conftest._pg_admin(
+            admin,
+            f'DROP DATABASE IF EXISTS "{target.database}" WITH (FORCE)',
+            f'CREATE DATABASE "{target.database}" TEMPLATE "{source.database}"',
+        )
+    engine.dispose()
     return p2plend
 
 
@@ -34,12 +86,12 @@ def test_demo_seed_only_makes_people_and_money_through_the_bank(
     seeded: Run, session_factory: sessionmaker[Session]
 ) -> None:
     with session_factory() as session:
-        assert identity.list_users(session, page=1, page_size=1).total == 20
+        assert identity.list_users(session, page=1, page_size=1).total == 28
         zhang = identity.user_id_by_phone(session, "13900000001")
         balances = ledger.user_balances(session, zhang)
         held = sum(h.principal_outstanding for h in marketplace.holdings_of_holder(session, zhang))
         earned = sum(
-            d.interest + d.prepayment_fee - d.investor_fee
+            d.interest + d.prepayment_fee + d.penalty - d.investor_fee
             for d in servicing.distributions_of_holder(session, zhang)
         )
     # 张伟 paid in 500,000.00, took 10,000.00 out to his card (2.00 fee) and lent the rest:
@@ -65,16 +117,31 @@ def test_demo_has_loans_in_every_state_and_repaid_installments(
         paid = [r for loan in repaying for r in servicing.schedule(session, loan.id) if r.status == "paid"]
         assert len(paid) >= 4
         kinds = {r.kind for loan in loans for r in servicing.repayments_of_loan(session, loan.id)}
-        assert kinds == {"installment", "early_full", "early_partial"}
+        assert kinds == {"installment", "early_full", "early_partial", "auto_debit", "compensation"}
+        # The bad loans: one in each overdue stage, as the end-of-day batch left them.
+        overdue = {loan.stage: loan.classification for loan in repaying if loan.days_past_due > 0}
+        assert overdue == {
+            "m1": "special_mention",
+            "m2": "special_mention",
+            "m3": "special_mention",
+            "m3_plus": "doubtful",
+            "m7_plus": "loss",
+        }
+        assert eod.last_closed(session) == clock.today() - timedelta(days=1)
+        # A compensated guaranteed loan, open collection cases at work, a write-off waiting.
+        assert {c.kind for c in guarantee.compensations(session)} == {"installment"}
+        open_cases = collections.cases(session, status="open").items
+        assert {c.stage for c in open_cases} == {"m1", "m2", "m3", "m3_plus", "m7_plus"}
+        assert any(c.promise_due_on is not None for c in open_cases)
+        assert [w.status for w in collections.write_offs(session)] == ["proposed"]
         for loan in loans:  # R26 on every loan of the demo
             held = sum(h.principal_outstanding for h in marketplace.holdings_of_loan(session, loan.id))
             assert held == loan.principal_outstanding
 
 
-def test_demo_prints_every_login(p2plend: Run) -> None:
-    code, out = p2plend("demo", "--seed-only")
-    assert code == 0
-    for phone in ("13800000001", "13900000001", "13700000001", "13600000001"):
+def test_demo_prints_every_login(demo_database: tuple[str, str]) -> None:
+    out = demo_database[1]
+    for phone in ("13800000001", "13900000001", "13700000001", "13600000001", "13500000001"):
         assert phone in out
     assert demo.DEMO_PASSWORD in out
 
@@ -93,11 +160,13 @@ def test_ledger_verify_passes_on_sound_books(seeded: Run) -> None:
 def test_reconcile_agrees_and_stores_the_run(seeded: Run, session_factory: sessionmaker[Session]) -> None:
     code, out = seeded("custody", "reconcile", "--date", clock.today().isoformat())
     assert code == 0, out
-    # Deposits 1,160,000.00 less 张伟's 10,000.00 withdrawal: lending only moves money inside.
-    assert "books agree" in out and "¥1,150,000.00" in out
+    # What came in by card less what went out to cards (the clearing account's mirror):
+    # lending, fees and compensation only move money between sub-accounts.
     with session_factory() as session:
+        in_custody = -ledger.balance(session, ledger.CUSTODIAN_CLEARING)
         [run] = custody.reconciliation_runs(session)
-        assert (run.difference_count, run.sub_accounts_checked) == (0, 14)
+        assert (run.difference_count, run.sub_accounts_checked) == (0, 20)
+    assert "books agree" in out and f"platform {format_cny(in_custody)}, bank {format_cny(in_custody)}" in out
 
 
 @pytest.mark.corrupts_books

@@ -266,3 +266,22 @@ def test_terms_are_checked_and_only_a_guarantee_company_guarantees(
                 fee_rate=Decimal(0),
             )
         assert guarantee.terms_of(session, guarantor).agreed is False
+
+
+def test_the_agreement_of_a_loan_repaid_in_full_is_closed(
+    session_factory: sessionmaker[Session], bank: SimulatedBank
+) -> None:
+    guarantor = lending.make_guarantor(session_factory, bank, 0)
+    loan_id, borrower, _ = lending.guaranteed_loan(session_factory, bank, guarantor, LENT)
+    day = TEST_DATE + timedelta(days=10)
+    close_to(session_factory, bank, day - timedelta(days=1))
+    lending.go_to(day)
+    with session_factory() as session:
+        quote = servicing.early_repayment_quote(session, loan_id)
+    lending.deposit(session_factory, bank, borrower, lending.card_of(session_factory, borrower), quote.total)
+    lending.repay_early(session_factory, bank, loan_id, borrower)
+    close_to(session_factory, bank, day)
+    with session_factory() as session:
+        assert marketplace.get_loan(session, loan_id).status == "settled"
+        assert guarantee.require_agreement(session, loan_id).status == "closed"
+        assert guarantee.loans_under_active_agreements(session) == []

@@ -165,8 +165,10 @@ def test_closing_a_date_twice_changes_nothing(
 def test_missed_dates_are_caught_up_in_order(
     session_factory: sessionmaker[Session], bank: SimulatedBank
 ) -> None:
-    loan_id, _, _ = _loan(session_factory, bank)
+    loan_id, borrower, investors = _loan(session_factory, bank)
     _close(session_factory, bank, FIRST_DUE)
+    with session_factory() as session:
+        assert not end_of_day.ever_overdue(session, borrower)
     reports = _close(session_factory, bank, FIRST_DUE + timedelta(days=6))
     assert [r.business_date for r in reports] == [FIRST_DUE + timedelta(days=n) for n in range(1, 7)]
     with session_factory() as session:
@@ -179,6 +181,9 @@ def test_missed_dates_are_caught_up_in_order(
         assert [r.status for r in session.scalars(select(EodRun).order_by(EodRun.business_date))] == [
             "closed"
         ] * 7
+        # The scorecard's platform history now counts it (origination's prior_overdue).
+        assert end_of_day.ever_overdue(session, borrower)
+        assert not end_of_day.ever_overdue(session, investors[0])
 
 
 def test_a_future_date_is_refused(session_factory: sessionmaker[Session], bank: SimulatedBank) -> None:

@@ -9,7 +9,7 @@ the web pages have their own cookie sessions and CSRF tokens.
 """
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request
@@ -22,7 +22,7 @@ from p2plend.api.errors import ReplayResponse
 from p2plend.config import Settings
 from p2plend.custody.port import Custodian
 from p2plend.db import transaction
-from p2plend.errors import Unauthenticated
+from p2plend.errors import PermissionDenied, Unauthenticated
 from p2plend.idempotency import service as idempotency
 from p2plend.identity import service as identity
 from p2plend.identity.service import AuthContext
@@ -74,6 +74,26 @@ def require(permission: str) -> Callable[..., AuthContext]:
 
     def dependency(ctx: CurrentUser) -> AuthContext:
         identity.require_permission(ctx, permission)
+        return ctx
+
+    return dependency
+
+
+def require_one_of(ctx: AuthContext, permissions: Sequence[str]) -> None:
+    """Raise unless the caller holds at least one of ``permissions`` (API and pages alike):
+    staff without an authenticator get ``totp_enrollment_required``, others ``permission_denied``."""
+    if any(permission in ctx.permissions for permission in permissions):
+        return
+    if ctx.needs_2fa_enrollment:
+        identity.require_permission(ctx, permissions[0])  # raises totp_enrollment_required
+    raise PermissionDenied("You may not do this.", details={"permissions": list(permissions)})
+
+
+def require_any(*permissions: str) -> Callable[..., AuthContext]:
+    """A dependency that admits callers holding at least one of ``permissions``."""
+
+    def dependency(ctx: CurrentUser) -> AuthContext:
+        require_one_of(ctx, permissions)
         return ctx
 
     return dependency

@@ -341,6 +341,18 @@ def _notify(session: Session, loan: Loan, guarantor_id: int, paid: int, shortfal
         )
 
 
+def loans_under_active_agreements(session: Session) -> list[int]:
+    """The loans whose agreement is still active: the batch visits them even once repaid,
+    so that the agreement of a loan repaid in full is closed."""
+    return list(
+        session.scalars(
+            select(GuaranteeAgreement.loan_id)
+            .where(GuaranteeAgreement.status == ACTIVE)
+            .order_by(GuaranteeAgreement.loan_id)
+        ).all()
+    )
+
+
 # --- reading -----------------------------------------------------------------------------------
 
 
@@ -417,3 +429,67 @@ def agreements_of_guarantor(session: Session, guarantor_id: int) -> list[tuple[G
             .order_by(GuaranteeAgreement.id.desc())
         )
     ]
+
+
+# --- reading for the guarantor's and staff's pages -----------------------------------------------
+
+
+@dataclass(frozen=True)
+class Claim:
+    """代偿债权: the claim a payer acquired on one loan by compensating its holders."""
+
+    loan_id: int
+    principal_acquired: int
+    principal_outstanding: int
+    recovered: int  # principal, interest and penalty the borrower has paid the payer since
+
+
+def claims_of_guarantor(session: Session, guarantor_id: int) -> dict[int, Claim]:
+    """The guarantor's compensation claims, by loan (one per loan, however many installments)."""
+    return {
+        h.loan_id: Claim(
+            loan_id=h.loan_id,
+            principal_acquired=h.principal_acquired,
+            principal_outstanding=h.principal_outstanding,
+            recovered=h.principal_received + h.interest_received + h.penalty_received,
+        )
+        for h in marketplace.holdings_of_holder(session, guarantor_id)
+        if h.source == servicing.COMPENSATION
+    }
+
+
+def guaranteed_principal(agreement: GuaranteeAgreement, loan: Loan, claim: Claim | None) -> int:
+    """The principal the guarantor still stands behind on this loan (as :func:`exposure` counts
+    it): while the agreement is active and the loan in repayment, what the holders other than
+    the guarantor still hold; nothing once accelerated or closed."""
+    if agreement.status != ACTIVE or loan.status != marketplace.DISBURSED:
+        return 0
+    return loan.principal_outstanding - (claim.principal_outstanding if claim is not None else 0)
+
+
+@dataclass(frozen=True)
+class LoanGuarantee:
+    """One guaranteed loan's guarantee: its agreement, every compensation under it (oldest
+    first), the guarantor's claim from them and the principal it still stands behind."""
+
+    loan: Loan
+    agreement: GuaranteeAgreement
+    compensations: list[Compensation]
+    claim: Claim | None
+    guaranteed_principal: int
+
+
+def loan_guarantee(session: Session, loan_id: int) -> LoanGuarantee | None:
+    """The guarantee of ``loan_id``, or None when the loan has no agreement."""
+    agreement = agreement_of(session, loan_id)
+    if agreement is None:
+        return None
+    loan = marketplace.get_loan(session, loan_id)
+    claim = claims_of_guarantor(session, agreement.guarantor_id).get(loan_id)
+    return LoanGuarantee(
+        loan=loan,
+        agreement=agreement,
+        compensations=compensations_of_loan(session, loan_id),
+        claim=claim,
+        guaranteed_principal=guaranteed_principal(agreement, loan, claim),
+    )

@@ -4,6 +4,7 @@ One ID per account and one account per ID (a blind index with a unique constrain
 Only adults (≥ 18 on the business date) are accepted (R14, R49).
 """
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Literal, NoReturn
@@ -178,3 +179,25 @@ def document_index_of(session: Session, user_id: int) -> str | None:
     """The blind index of a user's verified resident ID / USCC, or None if not verified."""
     identity = records.real_name_of(session, user_id)
     return None if identity is None else identity.id_number_index
+
+
+def region_codes(session: Session, user_ids: Iterable[int]) -> dict[int, str]:
+    """行政区划代码 (six digits) of each verified user's document, in one query: a resident
+    ID's first six digits (where it was issued), a USCC's third to eighth characters (the
+    registering authority's region). Users without a real-name record are left out. Only the
+    region leaves this function, never the number (analyses by region, R47)."""
+    ids = set(user_ids)
+    if not ids:
+        return {}
+    rows = session.execute(
+        select(
+            RealNameIdentity.user_id, RealNameIdentity.document_type, RealNameIdentity.id_number_encrypted
+        ).where(RealNameIdentity.user_id.in_(ids))
+    )
+    codes: dict[int, str] = {}
+    for user_id, document_type, encrypted in rows:
+        number = pii.decrypt(encrypted, context=records.ID_NUMBER)
+        code = number[2:8] if document_type == "uscc" else number[:6]
+        if code.isascii() and code.isdigit():
+            codes[user_id] = code
+    return codes

@@ -49,6 +49,7 @@ from p2plend.identity.kyc import (
     VerifiedIdentity,
     document_index,
     document_index_of,
+    region_codes,
     verified_identity,
     verify_real_name,
 )
@@ -104,6 +105,7 @@ __all__ = [
     "mask_name",
     "phone_of",
     "profile",
+    "region_codes",
     "register",
     "remove_role",
     "require_permission",

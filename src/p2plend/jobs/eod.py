@@ -36,12 +36,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-import structlog
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from p2plend import clock
+from p2plend.collections import service as collections
 from p2plend.custody.port import Custodian
 from p2plend.db import transaction
 from p2plend.errors import InvalidInput
@@ -49,8 +49,6 @@ from p2plend.guarantee import service as guarantee
 from p2plend.jobs.models import EodChunk, EodRun
 from p2plend.servicing import end_of_day
 from p2plend.servicing import service as servicing
-
-log = structlog.get_logger()
 
 DEFAULT_CHUNK_SIZE = 200  # loans per chunk: small enough to share, big enough to amortise
 POLL_SECONDS = 0.05  # waiting for another worker's chunk to finish
@@ -67,6 +65,10 @@ class Step:
     # One act per loan in service; ``None``: the step is one act for the whole day.
     per_loan: Act | None
     whole_day: Callable[[Session, date], int] | None = None
+    # Loans a per-loan step works besides those in service: a loan repaid in full today
+    # leaves service once its return to current is recorded, but its collection case
+    # still has to be closed.
+    also: Callable[[Session], list[int]] | None = None
 
 
 def _auto_debit(session: Session, loan_id: int, on: date, custodian: Custodian) -> int:
@@ -85,6 +87,10 @@ def _compensate(session: Session, loan_id: int, on: date, custodian: Custodian) 
     return guarantee.compensate_due(session, loan_id, on, custodian)
 
 
+def _collections(session: Session, loan_id: int, on: date, _custodian: Custodian) -> int:
+    return collections.work_loan(session, loan_id, on)
+
+
 def _remind(session: Session, loan_id: int, on: date, _custodian: Custodian) -> int:
     return end_of_day.remind_borrower(session, loan_id, on) + end_of_day.notify_holders(session, loan_id, on)
 
@@ -98,7 +104,8 @@ STEPS: tuple[Step, ...] = (
     Step("auto_debit", "自动代扣", _auto_debit),
     Step("accrue", "罚息计提", _accrue),
     Step("classify", "逾期分级", _classify),
-    Step("compensate", "担保代偿", _compensate),
+    Step("compensate", "担保代偿", _compensate, also=guarantee.loans_under_active_agreements),
+    Step("collections", "催收分案", _collections, also=collections.loans_with_open_cases),
     Step("remind", "提醒通知", _remind),
     Step("figures", "日终数据", None, _figures),
 )
@@ -201,7 +208,6 @@ def close_date(
                 break
             time.sleep(POLL_SECONDS)  # another worker holds the last chunks
     _close_run(factory, on)
-    log.debug("eod.closed", business_date=on.isoformat(), worker=worker, items=report.items)
     return report
 
 
@@ -230,6 +236,8 @@ def _plan(factory: sessionmaker[Session], on: date, step: Step, chunk_size: int)
                 return
             session.execute(update(EodRun).where(EodRun.business_date == on).values(step=step.name))
             loans = end_of_day.loans_in_service(session) if step.per_loan else []
+            if step.per_loan and step.also is not None:
+                loans = sorted(set(loans) | set(step.also(session)))
             slices = [loans[i : i + chunk_size] for i in range(0, len(loans), chunk_size)] or [[]]
             session.add_all(
                 EodChunk(business_date=on, step=step.name, number=n, loan_ids=ids, status=PENDING, items=0)

@@ -270,6 +270,35 @@ TEMPLATES: dict[str, Template] = {
             ),
         ),
         _t(
+            "collection_reminder",
+            ("loan", "days", "amount"),
+            (
+                "还款提醒（逾期）",
+                "您的借款“{loan}”已逾期{days}天，当前应还{amount}元。请尽快登录平台还款；"
+                "如还款有困难，请联系平台客服协商还款安排。",
+            ),
+            (
+                "Overdue repayment reminder",
+                'Your loan "{loan}" is {days} days overdue; CNY {amount} is owed now. Please sign in and '
+                "repay soon; if repaying is difficult, contact our customer service to agree a plan.",
+            ),
+        ),
+        _t(
+            "loan_written_off",
+            ("loan", "date"),
+            (
+                "出借项目已核销",
+                "您出借的“{loan}”已于{date}按坏账核销（仅为报告状态）。您的债权不变：借款人此后的"
+                "还款仍将按持有比例分配给您。",
+            ),
+            (
+                "Loan written off",
+                'Loan "{loan}" you lent to was written off as a loss on {date} (a reporting status only). '
+                "Your claim is unchanged: anything the borrower repays later is still paid to you "
+                "in proportion to your holding.",
+            ),
+        ),
+        _t(
             "compensation_paid",
             ("loan", "amount", "shortfall"),
             (

@@ -86,6 +86,7 @@ from p2plend.origination.vocabulary import (
     UNDER_REVIEW,
 )
 from p2plend.schedules.service import Method
+from p2plend.servicing import end_of_day
 
 MAX_TEXT = 500
 MAX_SHORT_TEXT = 200
@@ -543,8 +544,8 @@ def _identity_rule(
 def features_of(
     session: Session, application: LoanApplication, person: identity.VerifiedIdentity
 ) -> scoring.ApplicantFeatures:
-    """What the scorecard sees. Platform history: loans settled here; no overdue record yet
-    (servicing's overdue history is not exposed to origination)."""
+    """What the scorecard sees. Platform history: loans settled here, and whether any of the
+    borrower's loans here was ever overdue (the end-of-day batch's daily history)."""
     assert person.birth_date is not None
     repaid = marketplace.loans(session, statuses=["settled"], borrower_id=application.borrower_id, limit=1000)
     term_months = application.term_months or max(1, math.ceil((application.term_days or 0) / 30))
@@ -558,7 +559,7 @@ def features_of(
         term_months=term_months,
         purpose=application.purpose,
         other_debts_count=application.other_debts_count,
-        prior_overdue=False,
+        prior_overdue=end_of_day.ever_overdue(session, application.borrower_id),
         repaid_loans=len(repaid),
     )
 

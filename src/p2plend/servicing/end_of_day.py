@@ -9,6 +9,7 @@ every day's work happen exactly once.
 """
 
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -21,6 +22,7 @@ from p2plend.marketplace.models import Holding, Loan
 from p2plend.money import yuan_str
 from p2plend.notifications import service as notifications
 from p2plend.servicing import delinquency
+from p2plend.servicing.errors import InvalidDateRange
 from p2plend.servicing.models import (
     DailyFigures,
     Distribution,
@@ -106,6 +108,19 @@ def risk_history(session: Session, loan_id: int) -> list[LoanRiskDay]:
         session.scalars(
             select(LoanRiskDay).where(LoanRiskDay.loan_id == loan_id).order_by(LoanRiskDay.business_date)
         ).all()
+    )
+
+
+def ever_overdue(session: Session, borrower_id: int) -> bool:
+    """Whether any loan of the borrower was ever overdue here (the scorecard's platform history)."""
+    return (
+        session.scalar(
+            select(LoanRiskDay.id)
+            .join(Loan, Loan.id == LoanRiskDay.loan_id)
+            .where(Loan.borrower_id == borrower_id, LoanRiskDay.days_past_due > 0)
+            .limit(1)
+        )
+        is not None
     )
 
 
@@ -300,3 +315,85 @@ def overdue_by_stage(session: Session) -> list[StageCount]:
         for stage in delinquency.Stage
         if stage is not delinquency.Stage.CURRENT
     ]
+
+
+# --- reading the overdue position (逾期管理, the borrower's and the holders' pages) ----------
+
+MAX_FIGURES_DAYS = 366  # one request's span of daily figures
+
+
+@dataclass(frozen=True)
+class LoanPosition:
+    """A loan's overdue position as of the last batch."""
+
+    loan_id: int
+    days_past_due: int
+    stage: str
+    classification: str
+
+    @property
+    def overdue(self) -> bool:
+        return self.days_past_due > 0
+
+
+def overdue_loans(
+    session: Session, *, stage: str | None = None, limit: int = 200, offset: int = 0
+) -> list[Loan]:
+    """The loans overdue as of the last batch (in one ``stage`` if given), the longest
+    overdue first: the staff's 逾期管理 list."""
+    query = select(Loan).where(Loan.days_past_due > 0, Loan.status == marketplace.DISBURSED)
+    if stage is not None:
+        query = query.where(Loan.stage == stage)
+    return list(
+        session.scalars(query.order_by(Loan.days_past_due.desc(), Loan.id).limit(limit).offset(offset)).all()
+    )
+
+
+def loan_positions(session: Session, loan_ids: Iterable[int]) -> dict[int, LoanPosition]:
+    """Each loan's overdue position (DPD, stage, five-tier class), in one query."""
+    ids = set(loan_ids)
+    if not ids:
+        return {}
+    rows = session.execute(
+        select(Loan.id, Loan.days_past_due, Loan.stage, Loan.classification).where(Loan.id.in_(ids))
+    )
+    return {
+        loan_id: LoanPosition(loan_id, int(dpd), stage, classification)
+        for loan_id, dpd, stage, classification in rows
+    }
+
+
+def latest_risk_days(session: Session, loan_ids: Iterable[int]) -> dict[int, LoanRiskDay]:
+    """Each loan's last history row (its overdue amounts as of the last batch), in one query."""
+    ids = set(loan_ids)
+    if not ids:
+        return {}
+    latest = (
+        select(LoanRiskDay.loan_id, func.max(LoanRiskDay.business_date).label("day"))
+        .where(LoanRiskDay.loan_id.in_(ids))
+        .group_by(LoanRiskDay.loan_id)
+        .subquery()
+    )
+    rows = session.scalars(
+        select(LoanRiskDay).join(
+            latest,
+            (LoanRiskDay.loan_id == latest.c.loan_id) & (LoanRiskDay.business_date == latest.c.day),
+        )
+    ).all()
+    return {row.loan_id: row for row in rows}
+
+
+def figures_for(session: Session, first: date, last: date) -> list[DailyFigures]:
+    """The daily figures from ``first`` to ``last`` inclusive, refusing a backwards range or
+    one longer than ``MAX_FIGURES_DAYS`` (``invalid_date_range``)."""
+    if first > last:
+        raise InvalidDateRange(
+            "The first date comes after the last.",
+            details={"from": first.isoformat(), "to": last.isoformat()},
+        )
+    if (last - first).days + 1 > MAX_FIGURES_DAYS:
+        raise InvalidDateRange(
+            f"Ask for at most {MAX_FIGURES_DAYS} days at a time.",
+            details={"from": first.isoformat(), "to": last.isoformat(), "max_days": MAX_FIGURES_DAYS},
+        )
+    return figures_between(session, first, last)

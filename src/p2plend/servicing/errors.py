@@ -27,3 +27,9 @@ class InstallmentDueFirst(Conflict):
 
 class InvalidRepayment(InvalidInput):
     code = "invalid_repayment"
+
+
+class InvalidDateRange(InvalidInput):
+    """A report's date range that is backwards or longer than allowed."""
+
+    code = "invalid_date_range"

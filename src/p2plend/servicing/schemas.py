@@ -37,7 +37,9 @@ class AmountDueOut(BaseModel):
     principal: Yuan
     interest: Yuan
     fee: Yuan
-    total: Yuan
+    penalty: Yuan = Field(description="罚息 on overdue principal up to today, to the holders")
+    late_fee: Yuan = Field(description="逾期管理费 of installments overdue past grace, to the platform")
+    total: Yuan = Field(description="principal + interest + fee + penalty + late_fee")
 
     @classmethod
     def of(cls, due: AmountDue) -> "AmountDueOut":
@@ -47,6 +49,8 @@ class AmountDueOut(BaseModel):
             principal=yuan_str(due.principal),
             interest=yuan_str(due.interest),
             fee=yuan_str(due.fee),
+            penalty=yuan_str(due.penalty),
+            late_fee=yuan_str(due.late_fee),
             total=yuan_str(due.total),
         )
 
@@ -66,6 +70,11 @@ class MyLoanSummary(BaseModel):
     value_date: date | None
     principal_outstanding: Yuan
     next_due: AmountDueOut | None = Field(description="While repaying: what is due next (or now)")
+    days_past_due: int = Field(description="逾期天数 as of the last end-of-day batch; 0 when current")
+    stage: str = Field(description="逾期阶段 as of the last batch: current, m1, m2, m3, m3_plus, m7_plus")
+    classification: str = Field(
+        description="五级分类 as of the last batch: normal, special_mention, substandard, doubtful, loss"
+    )
 
     @classmethod
     def of(cls, loan: Loan, due: AmountDue | None) -> "MyLoanSummary":
@@ -82,6 +91,9 @@ class MyLoanSummary(BaseModel):
             value_date=loan.value_date,
             principal_outstanding=yuan_str(loan.principal_outstanding),
             next_due=None if due is None or not due.installments else AmountDueOut.of(due),
+            days_past_due=loan.days_past_due,
+            stage=loan.stage,
+            classification=loan.classification,
         )
 
 
@@ -98,6 +110,10 @@ class InstallmentOut(BaseModel):
     paid_principal: Yuan
     paid_interest: Yuan
     paid_fee: Yuan
+    penalty: Yuan = Field(description="罚息 charged so far (once overdue past grace)")
+    paid_penalty: Yuan
+    late_fee: Yuan = Field(description="逾期管理费 charged (once overdue past grace)")
+    paid_late_fee: Yuan
     owed: Yuan
     status: str = Field(description="due or paid")
     paid_on: date | None
@@ -115,6 +131,10 @@ class InstallmentOut(BaseModel):
             paid_principal=yuan_str(row.paid_principal),
             paid_interest=yuan_str(row.paid_interest),
             paid_fee=yuan_str(row.paid_fee),
+            penalty=yuan_str(row.penalty),
+            paid_penalty=yuan_str(row.paid_penalty),
+            late_fee=yuan_str(row.late_fee),
+            paid_late_fee=yuan_str(row.paid_late_fee),
             owed=yuan_str(row.owed),
             status=row.status,
             paid_on=row.paid_on,
@@ -126,13 +146,17 @@ class RepaymentOut(BaseModel):
 
     id: int
     loan_id: int
-    kind: str = Field(description="installment, early_full or early_partial")
+    kind: str = Field(
+        description="installment, auto_debit (代扣 by the end-of-day batch), early_full or early_partial"
+    )
     business_date: date
     amount: Yuan
     principal: Yuan
     interest: Yuan
     fee: Yuan = Field(description="Monthly management fee, to the platform")
     prepayment_fee: Yuan = Field(description="To the holders")
+    penalty: Yuan = Field(description="罚息, to the holders")
+    late_fee: Yuan = Field(description="逾期管理费, to the platform")
     created_at: datetime
 
     @classmethod
@@ -147,6 +171,8 @@ class RepaymentOut(BaseModel):
             interest=yuan_str(repayment.interest),
             fee=yuan_str(repayment.fee),
             prepayment_fee=yuan_str(repayment.prepayment_fee),
+            penalty=yuan_str(repayment.penalty),
+            late_fee=yuan_str(repayment.late_fee),
             created_at=repayment.created_at,
         )
 

@@ -23,7 +23,7 @@ from p2plend.db import transaction
 from p2plend.errors import Conflict
 from p2plend.identity import service as identity
 from p2plend.notifications import service as notifications
-from p2plend.sim import demo_loans
+from p2plend.sim import demo_loans, demo_overdue
 from p2plend.suitability import service as suitability
 
 T = TypeVar("T")
@@ -63,6 +63,8 @@ STAFF: list[tuple[str, str, list[str], str]] = [
     ("13800000004", "孙合规", ["compliance"], "合规 compliance (audit log)"),
     ("13800000005", "周客服", ["customer_service"], "客服 customer service"),
     ("13800000006", "钱复核", ["risk_officer"], "风控复核 second risk officer (四眼 four-eyes)"),
+    ("13800000007", "吴催收", ["collector"], "催收员 collector"),
+    ("13800000008", "郑催收", ["collector"], "催收员 collector"),
 ]
 
 # Organisations (企业用户), verified by their USCC at onboarding by the administrator:
@@ -210,7 +212,81 @@ BORROWERS: list[Person] = [
         0,
         "借款人",
     ),
+    # Borrowers who stopped paying (demo_overdue): one in each overdue stage.
+    Person(
+        "13700000006",
+        "孙浩",
+        "330106",
+        date(1995, 6, 3),
+        "517",
+        "中国工商银行",
+        "622202",
+        "careful",
+        0,
+        "逾期借款人 M1",
+    ),
+    Person(
+        "13700000007",
+        "周婷",
+        "310104",
+        date(1989, 10, 21),
+        "628",
+        "招商银行",
+        "621483",
+        "careful",
+        0,
+        "逾期借款人 M2",
+    ),
+    Person(
+        "13700000008",
+        "冯刚",
+        "320106",
+        date(1984, 3, 15),
+        "739",
+        "中国建设银行",
+        "621700",
+        "careful",
+        0,
+        "逾期借款人 M3",
+    ),
+    Person(
+        "13700000009",
+        "沈涛",
+        "440106",
+        date(1990, 12, 2),
+        "841",
+        "交通银行",
+        "622260",
+        "careful",
+        0,
+        "逾期借款人 M3+ 可疑",
+    ),
+    Person(
+        "13700000010",
+        "曹磊",
+        "110105",
+        date(1986, 7, 19),
+        "952",
+        "中国农业银行",
+        "622848",
+        "careful",
+        0,
+        "逾期借款人 M7+ 损失",
+    ),
+    Person(
+        "13700000011",
+        "韩梅",
+        "420106",
+        date(1994, 2, 27),
+        "163",
+        "兴业银行",
+        "622909",
+        "careful",
+        0,
+        "担保贷借款人，已由担保公司代偿",
+    ),
 ]
+GUARANTOR_DEPOSIT_FEN = 20_000_000  # 200,000.00: the guarantee company's own money in custody
 
 
 def seed(session_factory: sessionmaker[Session], bank: SimulatedBank) -> list[DemoLogin]:
@@ -226,7 +302,7 @@ def seed(session_factory: sessionmaker[Session], bank: SimulatedBank) -> list[De
     today = clock.today()
     start = today - timedelta(days=demo_loans.HISTORY_DAYS)
     story_clock = clock.FixedClock(real.now())
-    story_clock.set_business_date(start, hour=9)
+    story_clock.set_business_date(start + timedelta(days=demo_overdue.FIRST_DAY - 10), hour=9)
     clock.install(story_clock)
     try:
         logins: list[DemoLogin] = []
@@ -245,10 +321,23 @@ def seed(session_factory: sessionmaker[Session], bank: SimulatedBank) -> list[De
                 lambda s: {login.name: identity.user_id_by_phone(s, login.phone) for login in logins},
             )
         )
+        story = demo_loans.Story(session_factory, bank, cast, start, real.now())
+        demo_overdue.play(story)
+        story.day(0)
+        _act(session_factory, lambda s: _reassess(s, cast))  # yearly: today's assessments are fresh
         demo_loans.play(session_factory, bank, cast, start, real.now())
+        demo_overdue.close_every_day(
+            session_factory, bank, start + timedelta(days=demo_overdue.FIRST_DAY), real.now()
+        )
+        demo_overdue.collections_work(story)
     finally:
         clock.install(real)
     return logins
+
+
+def _reassess(session: Session, cast: demo_loans.Cast) -> None:
+    for person in INVESTORS:
+        suitability.submit_assessment(session, cast[person.name], _answers(person.appetite))
 
 
 def resident_id(person: Person) -> str:
@@ -340,16 +429,28 @@ def _seed_organisation(
     """An organisation onboarded by the administrator, with its own custody sub-account."""
     phone, name, code, roles, note = organisation
 
-    def act(session: Session) -> str:
+    def act(session: Session) -> tuple[str, int, int]:
         admin = identity.user_id_by_phone(session, STAFF[0][0])
         user = identity.create_partner(
             session, actor_id=admin, phone=phone, password=DEMO_PASSWORD, name=name, uscc=code, roles=roles
         )
         custody.open_account(session, user.id, bank)
-        return _enroll_totp(session, user.id)
+        card_id = 0
+        if "guarantor" in roles:  # its settlement account, to fund compensations
+            card_id = identity.bind_card(
+                session, user.id, card_number=_company_card(code), bank_name="中国工商银行", holder_name=name
+            ).id
+        return _enroll_totp(session, user.id), user.id, card_id
 
-    secret = _act(session_factory, act)
+    secret, user_id, card_id = _act(session_factory, act)
+    if card_id:
+        _deposit(session_factory, bank, user_id, card_id, GUARANTOR_DEPOSIT_FEN)
     return DemoLogin("organisation", name, phone, DEMO_PASSWORD, secret, note)
+
+
+def _company_card(uscc: str) -> str:
+    body = "622202" + "".join(c for c in uscc if c.isdigit())[-12:]
+    return body + luhn.calc_check_digit(body)
 
 
 def _seed_unverified(session_factory: sessionmaker[Session], phone: str) -> DemoLogin:

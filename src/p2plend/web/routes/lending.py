@@ -19,17 +19,21 @@ from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
 from p2plend import clock
-from p2plend.api.deps import DbSession
+from p2plend.api.deps import DbSession, require_one_of
+from p2plend.api.routers import eod as eod_api
 from p2plend.errors import DomainError
+from p2plend.guarantee import service as guarantee
 from p2plend.idempotency import service as idempotency
 from p2plend.identity import service as identity
 from p2plend.identity.service import AuthContext, Permission
+from p2plend.jobs import eod
 from p2plend.ledger import service as ledger
 from p2plend.marketplace import service as marketplace
 from p2plend.marketplace.errors import LoanNotFound
 from p2plend.marketplace.models import Loan
 from p2plend.money import fen_times_rate, format_cny, parse_amount
 from p2plend.schedules.service import PartialPrepaymentChoice
+from p2plend.servicing import end_of_day
 from p2plend.servicing import service as servicing
 from p2plend.servicing.errors import InvalidRepayment, NothingDue
 from p2plend.web.auth import ActingUser, CurrentUser, OptionalUser, StaffUser
@@ -377,6 +381,7 @@ def _loan_context(request: Request, session: Session, loan: Loan) -> dict[str, A
         "due": due,
         "serviced": serviced,
         "overdue": bool(due and due.installments and due.installments[0].due_date < clock.today()),
+        "as_of": eod.last_closed(session),  # the loan's overdue position is the last batch's
         "balances": ledger.user_balances(session, loan.borrower_id),
         "pct": percent,
         "request_key": _new_key(),
@@ -596,11 +601,16 @@ def staff_expire(request: Request, session: DbSession, user: StaffActing) -> Res
     return render(request, "staff_loans.html", context)
 
 
-def _staff_loan_context(request: Request, session: Session, loan: Loan) -> dict[str, Any]:
+def _staff_loan_context(request: Request, session: Session, loan: Loan, user: AuthContext) -> dict[str, Any]:
     return {
         "loan": loan,
+        "can_manage": Permission.STAFF_APPLICATIONS_REVIEW in user.permissions,
+        # 逾期状况 as of the last end-of-day batch, and its history newest first.
+        "as_of": eod.last_closed(session),
+        "risk_days": end_of_day.risk_history(session, loan.id)[::-1],
         "bids": marketplace.bids_of_loan(session, loan.id),
         "holdings": marketplace.holdings_of_loan(session, loan.id),
+        "guarantee": guarantee.loan_guarantee(session, loan.id),  # 担保 and 代偿, when guaranteed
         "disclosure": disclosure_rows(locale_of(request), loan.disclosure),
         "progress": progress(loan),
         "cap": marketplace.investor_cap(loan),
@@ -612,11 +622,14 @@ def _staff_loan_context(request: Request, session: Session, loan: Loan) -> dict[
 
 @router.get("/staff/loans/{loan_id}")
 def staff_loan_page(request: Request, session: DbSession, user: StaffUser, loan_id: LoanId) -> Response:
-    gate = _staff_gate(request, user)
-    if gate is not None:
-        return gate
+    """One loan: terms, bids, holdings, disclosure, its overdue position and history. Read by
+    listing managers and by those who read the overdue dashboard (逾期管理 links here); the
+    actions are shown to listing managers only."""
+    if user.needs_2fa_enrollment:
+        return redirect(request, "/security/2fa")
+    require_one_of(user, (Permission.STAFF_APPLICATIONS_REVIEW, *eod_api.READ_PERMISSIONS))
     loan = marketplace.get_loan(session, loan_id)
-    return render(request, "staff_loans_detail.html", _staff_loan_context(request, session, loan))
+    return render(request, "staff_loans_detail.html", _staff_loan_context(request, session, loan, user))
 
 
 def _staff_act(
@@ -637,7 +650,7 @@ def _staff_act(
     except DomainError as exc:
         errors = _errors(request, exc, {"invalid_input": "reason"})
         session.expire_all()
-        context = _staff_loan_context(request, session, marketplace.get_loan(session, loan_id))
+        context = _staff_loan_context(request, session, marketplace.get_loan(session, loan_id), user)
         context.update(errors=errors.fields, form_error=errors.form, notice=None)
         return render(request, "staff_loans_detail.html", context, status_code=exc.status)
     return redirect(request, f"/staff/loans/{loan_id}?notice={notice}")

@@ -5,8 +5,10 @@ from fastapi.responses import Response
 
 from p2plend.api.deps import DbSession
 from p2plend.api.routers.statements import csv_download
+from p2plend.collections import service as collections
 from p2plend.identity import service as identity
-from p2plend.servicing import statements
+from p2plend.jobs import eod
+from p2plend.servicing import end_of_day, statements
 from p2plend.servicing.statement_schemas import (
     CALENDAR_CSV_HEADER,
     PORTFOLIO_CSV_HEADER,
@@ -25,8 +27,17 @@ def _investor(user: identity.AuthContext) -> None:
 
 @router.get("/portfolio")
 def portfolio_page(request: Request, session: DbSession, user: CurrentUser) -> Response:
+    """Each holding with its loan's overdue position (DPD, stage) as of the last end-of-day batch."""
     _investor(user)
-    return render(request, "portfolio.html", {"book": statements.portfolio(session, user.user_id)})
+    book = statements.portfolio(session, user.user_id)
+    context = {
+        "book": book,
+        "positions": end_of_day.loan_positions(session, [h.loan_id for h in book.holdings]),
+        "as_of": eod.last_closed(session),
+        # 核销: a reporting status; the claim stays the holder's and recoveries still reach it.
+        "written_off": collections.written_off_loans(session, [h.loan_id for h in book.holdings]),
+    }
+    return render(request, "portfolio.html", context)
 
 
 @router.get("/portfolio.csv")
