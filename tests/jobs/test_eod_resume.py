@@ -6,7 +6,8 @@ compensation by a guarantor, reminders and holders' notices, the day's figures â
 
 * once, uninterrupted: the reference state;
 * killed with SIGKILL before its N-th SQL statement, for 24 values of N spread over the
-  whole run, then run again to the end: each ends in the reference state;
+  whole run, then run again to the end (in the test's process, on fresh connections): each
+  ends in the reference state;
 * by two workers started together, sharing one-loan chunks: the reference state again.
 
 The state compared is every table of the schema (platform and custodian bank), row by row,
@@ -24,7 +25,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -32,8 +33,10 @@ import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from p2plend import clock
+from p2plend.custody import service as custody
 from p2plend.custody.simulated.bank import SimulatedBank
-from p2plend.db import make_engine
+from p2plend.db import make_engine, make_session_factory
 from p2plend.jobs import eod
 from p2plend.jobs.models import EodChunk
 from p2plend.ledger import service as ledger
@@ -113,6 +116,24 @@ def _run_worker(url: str, *extra: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def _resume_here(url: str) -> None:
+    """The rerun after a crash, in this process (the killed one was a real process): the
+    same date under the same business clock, on a fresh engine and bank."""
+    previous = clock.current()
+    fixed = clock.FixedClock(datetime(2000, 1, 1, tzinfo=UTC))
+    fixed.set_business_date(DAY, hour=23)
+    clock.install(fixed)
+    engine = make_engine(url)
+    factory = make_session_factory(engine)
+    bank = custody.simulated_custodian(url, factory)
+    try:
+        eod.close_through(factory, DAY, bank)
+    finally:
+        bank.close()
+        engine.dispose()
+        clock.install(previous)
+
+
 @contextmanager
 def _clone(source: str) -> Iterator[str]:
     """A copy of the prepared database (the source must have no open connections)."""
@@ -168,8 +189,7 @@ def test_killed_anywhere_and_rerun_the_day_ends_as_if_never_killed(
         with _clone(source) as url:
             killed = _run_worker(url, "--kill-after", str(point))
             assert killed.returncode == -9, (point, killed.stderr)
-            resumed = _run_worker(url)
-            assert resumed.returncode == 0, (point, resumed.stderr)
+            _resume_here(url)
             assert _state_hash(url) == reference, f"killed before statement {point} of {statements}"
             _assert_sound(url)
 

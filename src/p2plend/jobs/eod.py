@@ -199,10 +199,13 @@ def close_date(
         while True:
             done = _work_one_chunk(factory, on, step, custodian, worker)
             if done is not None:
+                items, others_pending = done
                 report.chunks += 1
-                report.items[step.name] = report.items.get(step.name, 0) + done
+                report.items[step.name] = report.items.get(step.name, 0) + items
                 if progress is not None:
                     progress(on, step.name, *_chunk_progress(factory, on, step.name))
+                if not others_pending:
+                    break  # that was the step's last chunk
                 continue
             if _step_finished(factory, on, step.name):
                 break
@@ -249,8 +252,10 @@ def _plan(factory: sessionmaker[Session], on: date, step: Step, chunk_size: int)
 
 def _work_one_chunk(
     factory: sessionmaker[Session], on: date, step: Step, custodian: Custodian, worker: str
-) -> int | None:
-    """Claim one pending chunk, do it, mark it done — one transaction. None: none claimable."""
+) -> tuple[int, int] | None:
+    """Claim one pending chunk, do it, mark it done — one transaction. Returns the acts done
+    and how many of the step's chunks are still pending (others' included); None when no
+    chunk can be claimed."""
     with transaction(factory) as session:
         chunk = session.scalars(
             select(EodChunk)
@@ -267,7 +272,13 @@ def _work_one_chunk(
             assert step.whole_day is not None
             items = step.whole_day(session, on)
         chunk.status, chunk.items, chunk.worker, chunk.done_at = DONE, items, worker, clock.now()
-        return items
+        session.flush()
+        pending = session.scalar(
+            select(func.count(EodChunk.id)).where(
+                EodChunk.business_date == on, EodChunk.step == step.name, EodChunk.status == PENDING
+            )
+        )
+        return items, int(pending or 0)
 
 
 def _step_finished(factory: sessionmaker[Session], on: date, step: str) -> bool:
