@@ -12,10 +12,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from p2plend.custody.simulated.bank import SimulatedBank
 from p2plend.identity.permissions import Role
-from tests import builders, collecting
+from tests import builders, collecting, overdue
 from tests.api.helpers import sign_in
 from tests.api.test_marketplace_api import headers_of
-from tests.collecting import overdue_by
+from tests.overdue import overdue_by
 
 
 @pytest.fixture
@@ -45,7 +45,7 @@ class Desk:
     api: TestClient
     sessions: sessionmaker[Session]
     bank: SimulatedBank
-    loan: collecting.OverdueLoan
+    loan: overdue.OverdueLoan
     case_id: int
     manager: Staff
     collector: Staff
@@ -57,8 +57,8 @@ def desk(api: TestClient, app: FastAPI, session_factory: sessionmaker[Session]) 
     """A loan 5 days overdue (its case open, unassigned), a manager and two collectors."""
     bank = app.state.custodian
     assert isinstance(bank, SimulatedBank)
-    loan = collecting.spent_loan(session_factory, bank, title="门店装修")
-    collecting.close(session_factory, bank, overdue_by(5))  # before signing in: sessions expire
+    loan = overdue.spent_loan(session_factory, bank, title="门店装修")
+    overdue.close(session_factory, bank, overdue_by(5))  # before signing in: sessions expire
     manager = _staff(api, session_factory, Role.RISK_OFFICER, name="李经理")
     collector = _staff(api, session_factory, Role.COLLECTOR, name="催收员甲")
     other = _staff(api, session_factory, Role.COLLECTOR, name="催收员乙")

@@ -23,7 +23,8 @@ from p2plend.identity.permissions import Role
 from p2plend.money import yuan_str
 from tests import builders, lending
 from tests.api.test_marketplace_api import headers_of, staff_headers
-from tests.guarantee.test_compensation import FIRST_DUE, LENT, close_to, first_installment
+from tests.guarantee.test_compensation import LENT, first_installment
+from tests.overdue import FIRST_DUE, close_each_day
 
 MONEY = r"^-?[0-9]+\.[0-9]{2}$"
 GOOD_TERMS = {"coverage": "principal", "trigger_dpd": 3, "accelerate_dpd": 60, "fee_rate": "0.015"}
@@ -119,7 +120,7 @@ def test_the_guarantee_company_sees_its_terms_exposure_loans_and_compensations(b
     assert book.get("/me/guarantee/compensations", me).json() == []
 
     p1, i1 = first_installment(book.sessions, book.loan_id)
-    close_to(book.sessions, book.bank, FIRST_DUE + timedelta(days=2))  # DPD 2: the trigger
+    close_each_day(book.sessions, book.bank, FIRST_DUE + timedelta(days=2))  # DPD 2: the trigger
     me = book.company()
     [loan] = book.get("/me/guarantee/agreements", me).json()
     assert (loan["days_past_due"], loan["stage"], loan["status"]) == (2, "m1", "active")
@@ -150,7 +151,7 @@ def test_a_short_guarantor_shows_its_shortfall(
 ) -> None:
     book = _guaranteed(api, bank, session_factory, 38_000)  # 380.00 + the 120.00 fee: 500.00
     p1, i1 = first_installment(session_factory, book.loan_id)
-    close_to(session_factory, bank, FIRST_DUE + timedelta(days=2))
+    close_each_day(session_factory, bank, FIRST_DUE + timedelta(days=2))
     me = book.company()
     [paid] = book.get("/me/guarantee/compensations", me).json()
     assert (paid["due"], paid["paid"], paid["shortfall"]) == (
@@ -165,7 +166,7 @@ def test_a_short_guarantor_shows_its_shortfall(
 def test_staff_read_guarantors_compensations_and_a_loans_guarantee(book: Guaranteed) -> None:
     other = lending.make_guarantor(book.sessions, book.bank, 0, **_decimal_terms(GOOD_TERMS))
     p1, i1 = first_installment(book.sessions, book.loan_id)
-    close_to(book.sessions, book.bank, FIRST_DUE + timedelta(days=2))
+    close_each_day(book.sessions, book.bank, FIRST_DUE + timedelta(days=2))
     for role in (Role.RISK_OFFICER, Role.FINANCE):  # staff:risk:manage, staff:reports:read
         staff = staff_headers(book.api, book.sessions, role)
         listed = book.get("/staff/guarantors", staff)

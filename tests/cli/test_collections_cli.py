@@ -8,10 +8,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from p2plend.collections import service as collections
 from p2plend.custody.simulated.bank import SimulatedBank
 from p2plend.identity.permissions import Role
-from tests import builders, collecting
-from tests.collecting import overdue_by
+from tests import builders, collecting, overdue
 from tests.console import Run
 from tests.custody.conftest import bank
+from tests.overdue import overdue_by
 
 __all__ = ["bank"]
 
@@ -27,15 +27,15 @@ def _staff(session_factory: sessionmaker[Session], *roles: Role, name: str = "�
 
 
 @pytest.fixture
-def loan(session_factory: sessionmaker[Session], bank: SimulatedBank) -> collecting.OverdueLoan:
+def loan(session_factory: sessionmaker[Session], bank: SimulatedBank) -> overdue.OverdueLoan:
     """A loan 12 days overdue: its case open, unassigned."""
-    found = collecting.spent_loan(session_factory, bank, title="门店装修")
-    collecting.close(session_factory, bank, overdue_by(12))
+    found = overdue.spent_loan(session_factory, bank, title="门店装修")
+    overdue.close(session_factory, bank, overdue_by(12))
     return found
 
 
 def test_cases_and_assignment(
-    p2plend: Run, session_factory: sessionmaker[Session], loan: collecting.OverdueLoan
+    p2plend: Run, session_factory: sessionmaker[Session], loan: overdue.OverdueLoan
 ) -> None:
     case = collecting.case_of(session_factory, loan.loan_id)
     assert case is not None
@@ -101,7 +101,7 @@ def test_cases_and_assignment(
 def test_bad_input_and_refusals_exit_non_zero(
     p2plend: Run,
     session_factory: sessionmaker[Session],
-    loan: collecting.OverdueLoan,
+    loan: overdue.OverdueLoan,
     args: tuple[str, ...],
     exit_code: int,
     says: str,
@@ -117,7 +117,7 @@ def test_bad_input_and_refusals_exit_non_zero(
         assert collections.summary(session, case.id).collector_id is None
 
 
-def test_kpi_and_analysis_reports(p2plend: Run, loan: collecting.OverdueLoan) -> None:
+def test_kpi_and_analysis_reports(p2plend: Run, loan: overdue.OverdueLoan) -> None:
     code, out = p2plend("collections", "kpi", "--from", "2026-12-01", "--to", overdue_by(12).isoformat())
     assert code == 0, out
     lines = out.splitlines()
@@ -139,7 +139,7 @@ def test_kpi_and_analysis_reports(p2plend: Run, loan: collecting.OverdueLoan) ->
 
 
 def test_write_off_by_two_staff(
-    p2plend: Run, session_factory: sessionmaker[Session], loan: collecting.OverdueLoan
+    p2plend: Run, session_factory: sessionmaker[Session], loan: overdue.OverdueLoan
 ) -> None:
     officer, officer_phone = _staff(session_factory, Role.RISK_OFFICER, Role.FINANCE)
     finance, _ = _staff(session_factory, Role.FINANCE)

@@ -16,7 +16,8 @@ from p2plend.money import format_cny
 from tests import builders, lending
 from tests.console import Run
 from tests.custody.conftest import bank
-from tests.guarantee.test_compensation import FIRST_DUE, LENT, close_to, first_installment
+from tests.guarantee.test_compensation import LENT, first_installment
+from tests.overdue import FIRST_DUE, close_each_day
 
 __all__ = ["bank"]
 
@@ -84,7 +85,7 @@ def test_compensations_after_the_batch_compensated(
     code, out = p2plend("guarantee", "compensations")
     assert (code, out.strip()) == (0, "no compensation")
     p1, i1 = first_installment(session_factory, loan_id)
-    close_to(session_factory, bank, FIRST_DUE + timedelta(days=2))
+    close_each_day(session_factory, bank, FIRST_DUE + timedelta(days=2))
     with session_factory() as session:
         [row] = guarantee.compensations_of_loan(session, loan_id)
     short = p1 + i1 - 50_000

@@ -29,8 +29,8 @@ from p2plend.identity.permissions import Role
 from p2plend.jobs import eod
 from p2plend.notifications import service as notifications
 from p2plend.servicing import service as servicing
-from tests import collecting, lending
-from tests.collecting import overdue_by
+from tests import collecting, lending, overdue
+from tests.overdue import overdue_by
 
 
 def _stage_changes(session: Session, case_id: int) -> list[tuple[date, str, str, int]]:
@@ -47,10 +47,10 @@ def _stage_changes(session: Session, case_id: int) -> list[tuple[date, str, str,
 def test_a_case_opens_on_the_first_overdue_day_escalates_and_closes_when_cured(
     session_factory: sessionmaker[Session], bank: SimulatedBank
 ) -> None:
-    loan = collecting.spent_loan(session_factory, bank)
-    collecting.close(session_factory, bank, collecting.FIRST_DUE)
+    loan = overdue.spent_loan(session_factory, bank)
+    overdue.close(session_factory, bank, overdue.FIRST_DUE)
     assert collecting.case_of(session_factory, loan.loan_id) is None  # due today: not overdue yet
-    [report] = collecting.close(session_factory, bank, overdue_by(1))
+    [report] = overdue.close(session_factory, bank, overdue_by(1))
     assert report.items["collections"] == 1 + 2  # opened; M1's SMS and app reminders
     case = collecting.case_of(session_factory, loan.loan_id)
     assert case is not None
@@ -60,7 +60,7 @@ def test_a_case_opens_on_the_first_overdue_day_escalates_and_closes_when_cured(
     assert case.opening_balance == first.principal + first.interest  # within grace: no penalty yet
     assert case.collector_id is None  # M1 is worked by reminders (strategy: no assignment)
 
-    collecting.close(session_factory, bank, overdue_by(31))  # DPD 31: M2
+    overdue.close(session_factory, bank, overdue_by(31))  # DPD 31: M2
     case = collecting.case_of(session_factory, loan.loan_id)
     assert case is not None and (case.stage, case.stage_since, case.days_past_due) == (
         "m2",
@@ -69,7 +69,7 @@ def test_a_case_opens_on_the_first_overdue_day_escalates_and_closes_when_cured(
     )
 
     collecting.pay_what_is_due(session_factory, bank, loan)
-    collecting.close(session_factory, bank, overdue_by(32))
+    overdue.close(session_factory, bank, overdue_by(32))
     case = collecting.case_of(session_factory, loan.loan_id)
     assert case is not None
     assert (case.status, case.closed_on, case.close_reason) == ("closed", overdue_by(32), "cured")
@@ -85,12 +85,12 @@ def test_a_case_opens_on_the_first_overdue_day_escalates_and_closes_when_cured(
 def test_a_new_overdue_spell_opens_a_new_case(
     session_factory: sessionmaker[Session], bank: SimulatedBank
 ) -> None:
-    loan = collecting.spent_loan(session_factory, bank)
-    collecting.close(session_factory, bank, overdue_by(2))
+    loan = overdue.spent_loan(session_factory, bank)
+    overdue.close(session_factory, bank, overdue_by(2))
     collecting.pay_what_is_due(session_factory, bank, loan)
-    collecting.close(session_factory, bank, overdue_by(3))
+    overdue.close(session_factory, bank, overdue_by(3))
     second_due = date(2027, 1, 28)
-    collecting.close(session_factory, bank, second_due + timedelta(days=1))
+    overdue.close(session_factory, bank, second_due + timedelta(days=1))
     with session_factory() as session:
         page = collections.cases(session, loan_id=loan.loan_id)
     assert [(c.status, c.opened_on, c.closed_on) for c in page.items] == [
@@ -104,10 +104,10 @@ def test_the_act_is_idempotent_per_loan_and_date(
 ) -> None:
     """Running the act again for a date already worked does nothing: no second case, stage
     change, assignment or reminder."""
-    loan = collecting.spent_loan(session_factory, bank)
+    loan = overdue.spent_loan(session_factory, bank)
     collecting.collectors(session_factory, 2)
     collecting.set_strategy(session_factory, "m1", assignment="round_robin")
-    collecting.close(session_factory, bank, overdue_by(1))
+    overdue.close(session_factory, bank, overdue_by(1))
     for day in (overdue_by(1),):
         with session_factory.begin() as session:
             assert collections.work_loan(session, loan.loan_id, day) == 0
@@ -121,9 +121,9 @@ def test_reminders_follow_the_strategy_once_per_case_date_and_channel(
     session_factory: sessionmaker[Session], bank: SimulatedBank
 ) -> None:
     """M1 by default: SMS and app message on the stage's first day and every 7 days after."""
-    loan = collecting.spent_loan(session_factory, bank)
-    collecting.close(session_factory, bank, overdue_by(1))
-    collecting.close(session_factory, bank, overdue_by(16))
+    loan = overdue.spent_loan(session_factory, bank)
+    overdue.close(session_factory, bank, overdue_by(1))
+    overdue.close(session_factory, bank, overdue_by(16))
     with session_factory() as session:
         rows = session.scalars(select(CollectionReminder).order_by(CollectionReminder.id)).all()
         assert [(r.business_date, r.channel) for r in rows] == [
@@ -147,10 +147,10 @@ def test_reminders_follow_the_strategy_once_per_case_date_and_channel(
 def test_round_robin_gives_cases_to_each_collector_in_turn(
     session_factory: sessionmaker[Session], bank: SimulatedBank
 ) -> None:
-    loans = [collecting.spent_loan(session_factory, bank) for _ in range(4)]
+    loans = [overdue.spent_loan(session_factory, bank) for _ in range(4)]
     first, second, third = collecting.collectors(session_factory, 3)
     collecting.set_strategy(session_factory, "m1", assignment="round_robin")
-    collecting.close(session_factory, bank, overdue_by(1))
+    overdue.close(session_factory, bank, overdue_by(1))
     assigned = [collecting.case_of(session_factory, loan.loan_id) for loan in loans]
     assert [c.collector_id for c in assigned if c] == [first, second, third, first]
     with session_factory() as session:
@@ -161,16 +161,16 @@ def test_round_robin_gives_cases_to_each_collector_in_turn(
 def test_by_load_gives_each_case_to_the_least_loaded_collector(
     session_factory: sessionmaker[Session], bank: SimulatedBank
 ) -> None:
-    busy_loan, *loans = [collecting.spent_loan(session_factory, bank) for _ in range(4)]
+    busy_loan, *loans = [overdue.spent_loan(session_factory, bank) for _ in range(4)]
     first, second = collecting.collectors(session_factory, 2)
-    collecting.close(session_factory, bank, overdue_by(1))
+    overdue.close(session_factory, bank, overdue_by(1))
     case = collecting.case_of(session_factory, busy_loan.loan_id)
     assert case is not None
     with session_factory.begin() as session:  # the first collector already has one open case
         collections.assign(session, actor_id=None, case_id=case.id, collector_id=first)
     # New cases by load: second (0), then a tie 1-1 goes to the lower id (first), then second.
     collecting.set_strategy(session_factory, "m1", assignment="by_load")
-    collecting.close(session_factory, bank, overdue_by(2))
+    overdue.close(session_factory, bank, overdue_by(2))
     assigned = [collecting.case_of(session_factory, loan.loan_id) for loan in loans]
     assert [c.collector_id for c in assigned if c] == [second, first, second]
     with session_factory() as session:
@@ -180,14 +180,14 @@ def test_by_load_gives_each_case_to_the_least_loaded_collector(
 def test_a_stage_team_takes_its_cases_and_escalation_hands_them_over(
     session_factory: sessionmaker[Session], bank: SimulatedBank
 ) -> None:
-    loan = collecting.spent_loan(session_factory, bank)
+    loan = overdue.spent_loan(session_factory, bank)
     caller, lawyer = collecting.collectors(session_factory, 2)
     collecting.set_strategy(session_factory, "m1", assignment="round_robin", team=(caller,))
     collecting.set_strategy(session_factory, "m2", assignment="by_load", team=(lawyer,))
-    collecting.close(session_factory, bank, overdue_by(1))
+    overdue.close(session_factory, bank, overdue_by(1))
     case = collecting.case_of(session_factory, loan.loan_id)
     assert case is not None and case.collector_id == caller
-    collecting.close(session_factory, bank, overdue_by(31))
+    overdue.close(session_factory, bank, overdue_by(31))
     case = collecting.case_of(session_factory, loan.loan_id)
     assert case is not None and (case.stage, case.collector_id) == ("m2", lawyer)
     with session_factory() as session:
@@ -201,13 +201,13 @@ def test_a_stage_team_takes_its_cases_and_escalation_hands_them_over(
 def test_nobody_to_give_a_case_to_leaves_it_unassigned(
     session_factory: sessionmaker[Session], bank: SimulatedBank
 ) -> None:
-    loan = collecting.spent_loan(session_factory, bank)
+    loan = overdue.spent_loan(session_factory, bank)
     collecting.set_strategy(session_factory, "m1", assignment="round_robin")
-    collecting.close(session_factory, bank, overdue_by(1))
+    overdue.close(session_factory, bank, overdue_by(1))
     case = collecting.case_of(session_factory, loan.loan_id)
     assert case is not None and case.collector_id is None
     [collector] = collecting.collectors(session_factory, 1)
-    collecting.close(session_factory, bank, overdue_by(2))  # the next batch finds one
+    overdue.close(session_factory, bank, overdue_by(2))  # the next batch finds one
     case = collecting.case_of(session_factory, loan.loan_id)
     assert case is not None and case.collector_id == collector
 
@@ -215,11 +215,11 @@ def test_nobody_to_give_a_case_to_leaves_it_unassigned(
 def test_a_manager_reassigns_and_others_may_not(
     session_factory: sessionmaker[Session], bank: SimulatedBank
 ) -> None:
-    loan = collecting.spent_loan(session_factory, bank)
+    loan = overdue.spent_loan(session_factory, bank)
     first, second = collecting.collectors(session_factory, 2)
     manager = collecting.make_staff(session_factory, Role.RISK_OFFICER, name="李经理")
     not_collector = collecting.make_staff(session_factory, Role.CUSTOMER_SERVICE)
-    collecting.close(session_factory, bank, overdue_by(1))
+    overdue.close(session_factory, bank, overdue_by(1))
     case = collecting.case_of(session_factory, loan.loan_id)
     assert case is not None
     with session_factory.begin() as session:
@@ -240,7 +240,7 @@ def test_a_manager_reassigns_and_others_may_not(
             ("collections.case_assigned", manager, first),
         ]
     collecting.pay_what_is_due(session_factory, bank, loan)
-    collecting.close(session_factory, bank, overdue_by(2))
+    overdue.close(session_factory, bank, overdue_by(2))
     with session_factory() as session, pytest.raises(CaseClosed):
         collections.assign(session, actor_id=manager, case_id=case.id, collector_id=first)
 
@@ -248,10 +248,10 @@ def test_a_manager_reassigns_and_others_may_not(
 def test_actions_are_logged_by_the_cases_collector(
     session_factory: sessionmaker[Session], bank: SimulatedBank
 ) -> None:
-    loan = collecting.spent_loan(session_factory, bank)
+    loan = overdue.spent_loan(session_factory, bank)
     mine, other = collecting.collectors(session_factory, 2)
     manager = collecting.make_staff(session_factory, Role.RISK_OFFICER)
-    collecting.close(session_factory, bank, overdue_by(5))
+    overdue.close(session_factory, bank, overdue_by(5))
     case = collecting.case_of(session_factory, loan.loan_id)
     assert case is not None
     with session_factory.begin() as session:  # unassigned: any collector may log
@@ -324,9 +324,9 @@ def test_actions_are_logged_by_the_cases_collector(
 def test_bad_actions_are_refused_with_the_field(
     session_factory: sessionmaker[Session], bank: SimulatedBank, action: collections.ActionInput, field: str
 ) -> None:
-    loan = collecting.spent_loan(session_factory, bank)
+    loan = overdue.spent_loan(session_factory, bank)
     [collector] = collecting.collectors(session_factory, 1)
-    collecting.close(session_factory, bank, overdue_by(6))  # 2027-01-03
+    overdue.close(session_factory, bank, overdue_by(6))  # 2027-01-03
     case = collecting.case_of(session_factory, loan.loan_id)
     assert case is not None
     with session_factory() as session, pytest.raises(InvalidCollectionAction) as refused:
@@ -337,10 +337,10 @@ def test_bad_actions_are_refused_with_the_field(
 def test_a_promise_not_kept_by_its_date_is_flagged_broken(
     session_factory: sessionmaker[Session], bank: SimulatedBank
 ) -> None:
-    kept_loan, broken_loan = (collecting.spent_loan(session_factory, bank) for _ in range(2))
+    kept_loan, broken_loan = (overdue.spent_loan(session_factory, bank) for _ in range(2))
     [collector] = collecting.collectors(session_factory, 1)
     collecting.set_strategy(session_factory, "m1", assignment="round_robin")
-    collecting.close(session_factory, bank, overdue_by(10))
+    overdue.close(session_factory, bank, overdue_by(10))
     due_on = overdue_by(13)
     for loan in (kept_loan, broken_loan):
         case = collecting.case_of(session_factory, loan.loan_id)
@@ -359,7 +359,7 @@ def test_a_promise_not_kept_by_its_date_is_flagged_broken(
             session_factory, bank, loan.borrower, lending.card_of(session_factory, loan.borrower), amount
         )
         lending.repay(session_factory, bank, loan.loan_id, loan.borrower, amount)
-    collecting.close(session_factory, bank, due_on)  # the promised day: not broken yet
+    overdue.close(session_factory, bank, due_on)  # the promised day: not broken yet
     kept_case, broken_case = (
         collecting.case_of(session_factory, loan.loan_id) for loan in (kept_loan, broken_loan)
     )
@@ -371,7 +371,7 @@ def test_a_promise_not_kept_by_its_date_is_flagged_broken(
             ("kept", 50_000, overdue_by(12))
         ]
         assert [p.status for p in broken.promises] == ["pending"]
-    collecting.close(session_factory, bank, due_on + timedelta(days=1))
+    overdue.close(session_factory, bank, due_on + timedelta(days=1))
     with session_factory() as session:
         broken = collections.detail(session, broken_case.id, reveal_contact=False)
         assert [(p.status, p.repaid, p.resolved_on) for p in broken.promises] == [
@@ -388,10 +388,10 @@ def test_a_promise_not_kept_by_its_date_is_flagged_broken(
 def test_the_queue_puts_promises_due_first(
     session_factory: sessionmaker[Session], bank: SimulatedBank
 ) -> None:
-    loans = [collecting.spent_loan(session_factory, bank) for _ in range(3)]
+    loans = [overdue.spent_loan(session_factory, bank) for _ in range(3)]
     [collector] = collecting.collectors(session_factory, 1)
     collecting.set_strategy(session_factory, "m1", assignment="round_robin")
-    collecting.close(session_factory, bank, overdue_by(4))
+    overdue.close(session_factory, bank, overdue_by(4))
     cases = [collecting.case_of(session_factory, loan.loan_id) for loan in loans]
     with session_factory.begin() as session:
         collections.log_action(
@@ -418,10 +418,10 @@ def test_the_queue_puts_promises_due_first(
 def test_a_settled_loan_closes_its_case_as_settled(
     session_factory: sessionmaker[Session], bank: SimulatedBank
 ) -> None:
-    loan = collecting.spent_loan(session_factory, bank, months=1)
-    collecting.close(session_factory, bank, overdue_by(2))
+    loan = overdue.spent_loan(session_factory, bank, months=1)
+    overdue.close(session_factory, bank, overdue_by(2))
     collecting.pay_what_is_due(session_factory, bank, loan)
-    collecting.close(session_factory, bank, overdue_by(3))
+    overdue.close(session_factory, bank, overdue_by(3))
     case = collecting.case_of(session_factory, loan.loan_id)
     assert case is not None and (case.status, case.close_reason) == ("closed", "settled")
 
@@ -478,7 +478,7 @@ def test_two_workers_on_one_date_share_the_cases_out_evenly(
 ) -> None:
     """Two workers close the same date one loan per chunk at once: the strategy rows' locks
     make them give cases out one at a time — three collectors get two cases each."""
-    loans = [collecting.spent_loan(session_factory, bank) for _ in range(6)]
+    loans = [overdue.spent_loan(session_factory, bank) for _ in range(6)]
     collectors = collecting.collectors(session_factory, 3)
     collecting.set_strategy(session_factory, "m1", assignment=assignment)
     lending.go_to(overdue_by(1))

@@ -17,7 +17,7 @@ from p2plend.collections import service as collections
 from p2plend.collections.errors import InvalidAnalysisDimension, InvalidReportPeriod
 from p2plend.custody.simulated.bank import SimulatedBank
 from p2plend.identity.permissions import Role
-from tests import collecting, lending
+from tests import collecting, lending, overdue
 from tests.lending import DISCLOSURE
 
 INSTALLMENT = 102_180  # 1,021.80
@@ -37,14 +37,14 @@ def test_recovery_by_stage_and_collector_and_roll_rates(
     * Roll rates from month-ends 11-30 and 12-31 (each + 30 days closed): current → M1 2 of 4
       (A and B by 12-30; C twice current); M1 → M2 1 of 2 (A), the other cured (B).
     """
-    a, b, c = (collecting.spent_loan(session_factory, bank, title=t) for t in ("A", "B", "C"))
+    a, b, c = (overdue.spent_loan(session_factory, bank, title=t) for t in ("A", "B", "C"))
     lending.deposit(
         session_factory, bank, c.borrower, lending.card_of(session_factory, c.borrower), 2 * INSTALLMENT
     )
     first, second = collecting.collectors(session_factory, 2)
     manager = collecting.make_staff(session_factory, Role.RISK_OFFICER, name="李经理")
-    collecting.close(session_factory, bank, date(2026, 11, 30))
-    collecting.close(session_factory, bank, date(2026, 12, 30))
+    overdue.close(session_factory, bank, date(2026, 11, 30))
+    overdue.close(session_factory, bank, date(2026, 12, 30))
     case_a, case_b = (collecting.case_of(session_factory, loan.loan_id) for loan in (a, b))
     assert case_a is not None and case_b is not None
     with session_factory.begin() as session:
@@ -62,13 +62,13 @@ def test_recovery_by_stage_and_collector_and_roll_rates(
         collections.log_action(
             session, actor_id=second, case_id=case_b.id, action=collections.ActionInput("call", "no_answer")
         )
-    collecting.close(session_factory, bank, date(2027, 1, 4))
+    overdue.close(session_factory, bank, date(2027, 1, 4))
     lending.go_to(date(2027, 1, 5))
     paid = collecting.pay_what_is_due(
         session_factory, bank, b, extra=INSTALLMENT
     )  # the 01-28 installment too
     assert paid == INSTALLMENT + 8 * DAILY_PENALTY
-    collecting.close(session_factory, bank, date(2027, 1, 31))
+    overdue.close(session_factory, bank, date(2027, 1, 31))
 
     with session_factory() as session:
         report = collections.kpi(session, date(2026, 12, 1), date(2027, 1, 31))
@@ -149,24 +149,24 @@ def test_overdue_loans_grouped_by_region_product_grade_and_industry(
 ) -> None:
     """Four loans: Beijing B retail (overdue), Shenzhen C catering (overdue), Shenzhen B retail
     "consumer" product (paid), Chengdu B retail (paid). Platform overdue rate 2 / 4."""
-    beijing = collecting.spent_loan(session_factory, bank, region="110105")
-    shenzhen = collecting.spent_loan(
+    beijing = overdue.spent_loan(session_factory, bank, region="110105")
+    shenzhen = overdue.spent_loan(
         session_factory, bank, region="440305", grade="C", disclosure={**DISCLOSURE, "industry": "catering"}
     )
     paying = [
-        collecting.spent_loan(session_factory, bank, region="440305", product_code="consumer"),
-        collecting.spent_loan(session_factory, bank, region="510104"),
+        overdue.spent_loan(session_factory, bank, region="440305", product_code="consumer"),
+        overdue.spent_loan(session_factory, bank, region="510104"),
     ]
     for loan in paying:
         lending.deposit(
             session_factory, bank, loan.borrower, lending.card_of(session_factory, loan.borrower), INSTALLMENT
         )
-    collecting.close(session_factory, bank, collecting.overdue_by(1))
+    overdue.close(session_factory, bank, overdue.overdue_by(1))
 
     def groups(dimension: str) -> list[tuple[str, str, int, int, Decimal | None, Decimal | None]]:
         with session_factory() as session:
             found = collections.analysis(session, dimension)
-        assert found.as_of == collecting.overdue_by(1)
+        assert found.as_of == overdue.overdue_by(1)
         return [(g.key, g.label, g.loans, g.overdue_loans, g.overdue_rate, g.lift) for g in found.groups]
 
     half, one, none = Decimal("0.5000"), Decimal("1.0000"), Decimal("0.0000")
@@ -198,8 +198,8 @@ def test_overdue_loans_grouped_by_region_product_grade_and_industry(
     assert (total.loans, total.overdue_loans, total.principal_outstanding, total.overdue_outstanding) == (
         4,
         2,
-        4 * collecting.AMOUNT - 2 * (INSTALLMENT - 4_000),
-        2 * collecting.AMOUNT,
+        4 * overdue.AMOUNT - 2 * (INSTALLMENT - 4_000),
+        2 * overdue.AMOUNT,
     )
     assert (total.overdue_principal, total.non_performing, total.average_dpd) == (
         2 * 98_180,

@@ -21,8 +21,8 @@ from p2plend.ledger.models import JournalEntry
 from p2plend.marketplace import service as marketplace
 from p2plend.notifications import service as notifications
 from p2plend.servicing.models import Distribution
-from tests import collecting, lending
-from tests.collecting import overdue_by
+from tests import collecting, lending, overdue
+from tests.overdue import overdue_by
 
 PROOF = "(2027)京0105执恢123号：法院终结本次执行，借款人名下无可供执行财产。"
 
@@ -39,12 +39,12 @@ def _balances(session_factory: sessionmaker[Session], *user_ids: int) -> list[tu
 def test_a_write_off_needs_two_different_staff_and_moves_no_money_r34(
     session_factory: sessionmaker[Session], bank: SimulatedBank
 ) -> None:
-    loan = collecting.spent_loan(session_factory, bank)
+    loan = overdue.spent_loan(session_factory, bank)
     officer = collecting.make_staff(session_factory, Role.RISK_OFFICER, name="赵风控")
     finance = collecting.make_staff(session_factory, Role.FINANCE, name="钱财务")
     both = collecting.make_staff(session_factory, Role.RISK_OFFICER, Role.FINANCE, name="孙全能")
     [collector] = collecting.collectors(session_factory, 1)
-    collecting.close(session_factory, bank, overdue_by(40))
+    overdue.close(session_factory, bank, overdue_by(40))
 
     with session_factory() as session, pytest.raises(PermissionDenied):  # a collector cannot propose
         collections.propose(
@@ -59,7 +59,7 @@ def test_a_write_off_needs_two_different_staff_and_moves_no_money_r34(
     assert (proposed.status, proposed.days_past_due, proposed.principal) == (
         "proposed",
         40,
-        collecting.AMOUNT,
+        overdue.AMOUNT,
     )
     with session_factory() as session, pytest.raises(WriteOffAlreadyProposed):
         collections.propose(
@@ -88,7 +88,7 @@ def test_a_write_off_needs_two_different_staff_and_moves_no_money_r34(
         overdue_by(40),
     )
     assert [(c.holding_id, c.holder_id, c.principal) for c in approved.claims] == holdings
-    assert approved.principal == collecting.AMOUNT
+    assert approved.principal == overdue.AMOUNT
     assert (
         approved.interest == 4_000 + 3_673
     )  # installments 1 and 2 overdue: 40.00 + rd(11,018.20 × 4 % / 12)
@@ -99,7 +99,7 @@ def test_a_write_off_needs_two_different_staff_and_moves_no_money_r34(
         loan_row = marketplace.get_loan(session, loan.loan_id)
         assert (loan_row.status, loan_row.principal_outstanding) == (
             "disbursed",
-            collecting.AMOUNT,
+            overdue.AMOUNT,
         )  # still owed
         for holder in loan.investors:
             [message] = [
@@ -119,10 +119,10 @@ def test_a_write_off_needs_two_different_staff_and_moves_no_money_r34(
 def test_a_recovery_after_write_off_reaches_the_holders_r34(
     session_factory: sessionmaker[Session], bank: SimulatedBank
 ) -> None:
-    loan = collecting.spent_loan(session_factory, bank)
+    loan = overdue.spent_loan(session_factory, bank)
     officer = collecting.make_staff(session_factory, Role.RISK_OFFICER)
     finance = collecting.make_staff(session_factory, Role.FINANCE)
-    collecting.close(session_factory, bank, overdue_by(10))
+    overdue.close(session_factory, bank, overdue_by(10))
     with session_factory.begin() as session:
         proposed = collections.propose(
             session, actor_id=officer, loan_id=loan.loan_id, reason="proof_of_loss", proof=PROOF
@@ -144,7 +144,7 @@ def test_a_recovery_after_write_off_reaches_the_holders_r34(
     assert view.recovered == paid and view.distributed == sum(net.values()) > 0
     after = [lending.balances(session_factory, h).available for h in loan.investors]
     assert [a - b for a, b in zip(after, before, strict=True)] == [net[h] for h in loan.investors]
-    collecting.close(
+    overdue.close(
         session_factory, bank, overdue_by(11)
     )  # current again: the case closes, the write-off stays
     case = collecting.case_of(session_factory, loan.loan_id)
@@ -155,14 +155,14 @@ def test_a_recovery_after_write_off_reaches_the_holders_r34(
 def test_without_proof_only_past_180_days(
     session_factory: sessionmaker[Session], bank: SimulatedBank
 ) -> None:
-    loan = collecting.spent_loan(session_factory, bank)
+    loan = overdue.spent_loan(session_factory, bank)
     officer = collecting.make_staff(session_factory, Role.RISK_OFFICER)
     finance = collecting.make_staff(session_factory, Role.FINANCE)
-    collecting.close(session_factory, bank, overdue_by(180))
+    overdue.close(session_factory, bank, overdue_by(180))
     with session_factory() as session, pytest.raises(WriteOffNotEligible) as refused:
         collections.propose(session, actor_id=officer, loan_id=loan.loan_id, reason="dpd_over_180")
     assert refused.value.details["days_past_due"] == 180
-    collecting.close(session_factory, bank, overdue_by(181))
+    overdue.close(session_factory, bank, overdue_by(181))
     with session_factory.begin() as session:
         proposed = collections.propose(session, actor_id=officer, loan_id=loan.loan_id, reason="dpd_over_180")
     with session_factory.begin() as session:
@@ -175,10 +175,10 @@ def test_without_proof_only_past_180_days(
 def test_a_rejected_write_off_may_be_proposed_again(
     session_factory: sessionmaker[Session], bank: SimulatedBank
 ) -> None:
-    loan = collecting.spent_loan(session_factory, bank)
+    loan = overdue.spent_loan(session_factory, bank)
     officer = collecting.make_staff(session_factory, Role.RISK_OFFICER)
     finance = collecting.make_staff(session_factory, Role.FINANCE)
-    collecting.close(session_factory, bank, overdue_by(3))
+    overdue.close(session_factory, bank, overdue_by(3))
     with session_factory.begin() as session:
         proposed = collections.propose(
             session, actor_id=officer, loan_id=loan.loan_id, reason="proof_of_loss", proof="死亡证明"
@@ -210,7 +210,7 @@ def test_a_rejected_write_off_may_be_proposed_again(
 def test_bad_proposals_are_refused(
     session_factory: sessionmaker[Session], bank: SimulatedBank, reason: str, proof: str, field: str
 ) -> None:
-    loan = collecting.spent_loan(session_factory, bank)
+    loan = overdue.spent_loan(session_factory, bank)
     officer = collecting.make_staff(session_factory, Role.RISK_OFFICER)
     with session_factory() as session, pytest.raises(InvalidWriteOff) as refused:
         collections.propose(session, actor_id=officer, loan_id=loan.loan_id, reason=reason, proof=proof)
@@ -220,9 +220,9 @@ def test_bad_proposals_are_refused(
 def test_a_settled_loan_is_not_written_off(
     session_factory: sessionmaker[Session], bank: SimulatedBank
 ) -> None:
-    loan = collecting.spent_loan(session_factory, bank, months=1)
+    loan = overdue.spent_loan(session_factory, bank, months=1)
     officer = collecting.make_staff(session_factory, Role.RISK_OFFICER)
-    collecting.close(session_factory, bank, overdue_by(2))
+    overdue.close(session_factory, bank, overdue_by(2))
     collecting.pay_what_is_due(session_factory, bank, loan)
     with session_factory() as session, pytest.raises(WriteOffNotEligible):
         collections.propose(

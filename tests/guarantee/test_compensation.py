@@ -5,7 +5,7 @@ A 12,000.00 / 4 % / 12-month equal-installment loan held by three investors (5,0
 nothing until the test says so.
 """
 
-from datetime import date, timedelta
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -13,27 +13,16 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from p2plend.custody.simulated.bank import SimulatedBank
 from p2plend.guarantee import service as guarantee
-from p2plend.jobs import eod
 from p2plend.marketplace import service as marketplace
 from p2plend.money import allocate, fen_times_rate
 from p2plend.notifications import service as notifications
 from p2plend.servicing import service as servicing
-from tests import lending
+from tests import lending, overdue
 from tests.conftest import TEST_DATE
+from tests.overdue import FIRST_DUE
 
 AMOUNT = 1_200_000
 LENT = [500_000, 400_000, 300_000]
-FIRST_DUE = date(2026, 12, 28)
-
-
-def close_to(session_factory: sessionmaker[Session], bank: SimulatedBank, last: date) -> None:
-    with session_factory() as session:
-        last_closed = eod.last_closed(session)
-    day = last_closed + timedelta(days=1) if last_closed else TEST_DATE
-    while day <= last:
-        lending.go_to(day)
-        eod.close_through(session_factory, day, bank)
-        day += timedelta(days=1)
 
 
 def claims(session_factory: sessionmaker[Session], loan_id: int) -> dict[int, int]:
@@ -53,11 +42,11 @@ def test_the_guarantor_pays_on_the_second_day_and_takes_the_claim_r35(
     guarantor = lending.make_guarantor(session_factory, bank, 5_000_000)
     loan_id, borrower, investors = lending.guaranteed_loan(session_factory, bank, guarantor, LENT)
     p1, i1 = first_installment(session_factory, loan_id)
-    close_to(session_factory, bank, FIRST_DUE + timedelta(days=1))
+    overdue.close_each_day(session_factory, bank, FIRST_DUE + timedelta(days=1))
     with session_factory() as session:
         assert guarantee.compensations_of_loan(session, loan_id) == []  # DPD 1: not yet
     before = {i: lending.balances(session_factory, i).available for i in investors}
-    close_to(session_factory, bank, FIRST_DUE + timedelta(days=2))  # DPD 2: the trigger day
+    overdue.close_each_day(session_factory, bank, FIRST_DUE + timedelta(days=2))  # DPD 2: the trigger day
     with session_factory() as session:
         [paid] = guarantee.compensations_of_loan(session, loan_id)
         assert (paid.kind, paid.installment_number, paid.business_date) == (
@@ -84,7 +73,7 @@ def test_the_guarantor_pays_on_the_second_day_and_takes_the_claim_r35(
     assert held[guarantor] == p1
     assert [held[i] for i in investors] == [lent - p for lent, p in zip(LENT, principal_shares, strict=True)]
     assert sum(held.values()) == AMOUNT
-    close_to(session_factory, bank, FIRST_DUE + timedelta(days=5))
+    overdue.close_each_day(session_factory, bank, FIRST_DUE + timedelta(days=5))
     with session_factory() as session:
         assert len(guarantee.compensations_of_loan(session, loan_id)) == 1  # once per installment
         assert notifications.inbox(session, guarantor)[0].template == "compensation_paid"
@@ -116,7 +105,7 @@ def test_a_short_guarantor_pays_pro_rata_what_it_has_r36(
     guarantor = lending.make_guarantor(session_factory, bank, 50_000)  # 500.00, less than installment 1
     loan_id, borrower, investors = lending.guaranteed_loan(session_factory, bank, guarantor, LENT)
     p1, i1 = first_installment(session_factory, loan_id)
-    close_to(session_factory, bank, FIRST_DUE + timedelta(days=2))
+    overdue.close_each_day(session_factory, bank, FIRST_DUE + timedelta(days=2))
     with session_factory() as session:
         [paid] = guarantee.compensations_of_loan(session, loan_id)
         assert (paid.due, paid.paid, paid.shortfall) == (p1 + i1, 50_000, p1 + i1 - 50_000)
@@ -166,7 +155,7 @@ def test_principal_only_coverage_leaves_the_interest_to_the_investors(
     )
     loan_id, borrower, investors = lending.guaranteed_loan(session_factory, bank, guarantor, LENT)
     p1, i1 = first_installment(session_factory, loan_id)
-    close_to(session_factory, bank, FIRST_DUE + timedelta(days=2))
+    overdue.close_each_day(session_factory, bank, FIRST_DUE + timedelta(days=2))
     with session_factory() as session:
         [paid] = guarantee.compensations_of_loan(session, loan_id)
         assert (paid.due, paid.principal, paid.interest) == (p1, p1, 0)
@@ -191,12 +180,12 @@ def test_acceleration_at_ninety_days_takes_every_claim_and_later_recovery_goes_t
 ) -> None:
     guarantor = lending.make_guarantor(session_factory, bank, 5_000_000)
     loan_id, borrower, investors = lending.guaranteed_loan(session_factory, bank, guarantor, LENT)
-    close_to(session_factory, bank, FIRST_DUE + timedelta(days=89))
+    overdue.close_each_day(session_factory, bank, FIRST_DUE + timedelta(days=89))
     with session_factory() as session:
         kinds = [c.kind for c in guarantee.compensations_of_loan(session, loan_id)]
         assert kinds == ["installment"] * 3  # installments 1–3, each on its DPD 2
         assert guarantee.require_agreement(session, loan_id).status == "active"
-    close_to(session_factory, bank, FIRST_DUE + timedelta(days=90))
+    overdue.close_each_day(session_factory, bank, FIRST_DUE + timedelta(days=90))
     with session_factory() as session:
         last = guarantee.compensations_of_loan(session, loan_id)[-1]
         schedule = servicing.schedule(session, loan_id)
@@ -209,7 +198,7 @@ def test_acceleration_at_ninety_days_takes_every_claim_and_later_recovery_goes_t
         )
         assert guarantee.require_agreement(session, loan_id).status == "accelerated"
     assert claims(session_factory, loan_id) == {guarantor: AMOUNT}  # all of it, R35
-    close_to(session_factory, bank, FIRST_DUE + timedelta(days=100))
+    overdue.close_each_day(session_factory, bank, FIRST_DUE + timedelta(days=100))
     with session_factory() as session:
         assert len(guarantee.compensations_of_loan(session, loan_id)) == 4  # nothing after acceleration
     # A recovery: the borrower pays what is due; every fen of it goes to the guarantor.
@@ -274,13 +263,13 @@ def test_the_agreement_of_a_loan_repaid_in_full_is_closed(
     guarantor = lending.make_guarantor(session_factory, bank, 0)
     loan_id, borrower, _ = lending.guaranteed_loan(session_factory, bank, guarantor, LENT)
     day = TEST_DATE + timedelta(days=10)
-    close_to(session_factory, bank, day - timedelta(days=1))
+    overdue.close_each_day(session_factory, bank, day - timedelta(days=1))
     lending.go_to(day)
     with session_factory() as session:
         quote = servicing.early_repayment_quote(session, loan_id)
     lending.deposit(session_factory, bank, borrower, lending.card_of(session_factory, borrower), quote.total)
     lending.repay_early(session_factory, bank, loan_id, borrower)
-    close_to(session_factory, bank, day)
+    overdue.close_each_day(session_factory, bank, day)
     with session_factory() as session:
         assert marketplace.get_loan(session, loan_id).status == "settled"
         assert guarantee.require_agreement(session, loan_id).status == "closed"

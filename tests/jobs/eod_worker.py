@@ -14,13 +14,17 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import Engine, event
+from sqlalchemy.orm import Session, sessionmaker
 
 from p2plend import clock
 from p2plend.custody import service as custody
+from p2plend.custody.simulated.bank import SimulatedBank
 from p2plend.db import make_engine, make_session_factory
 from p2plend.jobs import eod
 
@@ -35,12 +39,6 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--worker", default="")
     args = parser.parse_args(argv)
 
-    fixed = clock.FixedClock(datetime(2000, 1, 1, tzinfo=UTC))
-    fixed.set_business_date(args.date, hour=23)
-    clock.install(fixed)
-    engine = make_engine(args.url)
-    factory = make_session_factory(engine)
-    bank = custody.simulated_custodian(args.url, factory)
     statements = 0
 
     def count(*_: Any) -> None:
@@ -49,15 +47,33 @@ def main(argv: list[str]) -> int:
         if statements == args.kill_after:
             os.kill(os.getpid(), signal.SIGKILL)
 
-    for counted in {engine, bank._engine} - {None}:  # the bank's own engine, counted too
-        event.listen(counted, "before_cursor_execute", count)
-    if args.start_at:
-        time.sleep(max(0.0, args.start_at - time.time()))
-    eod.close_through(factory, args.date, bank, worker=args.worker or None, chunk_size=args.chunk_size)
+    with batch_on(args.url, args.date) as (engine, factory, bank):
+        for counted in {engine, bank._engine} - {None}:  # the bank's own engine, counted too
+            event.listen(counted, "before_cursor_execute", count)
+        if args.start_at:
+            time.sleep(max(0.0, args.start_at - time.time()))
+        eod.close_through(factory, args.date, bank, worker=args.worker or None, chunk_size=args.chunk_size)
     print(statements)
-    bank.close()
-    engine.dispose()
     return 0
+
+
+@contextmanager
+def batch_on(url: str, day: date) -> Iterator[tuple[Engine, sessionmaker[Session], SimulatedBank]]:
+    """What a batch worker runs with: the business clock at 23:00 on ``day``, an engine and
+    sessions on ``url``, the simulated bank beside it; all put back or closed after."""
+    previous = clock.current()
+    fixed = clock.FixedClock(datetime(2000, 1, 1, tzinfo=UTC))
+    fixed.set_business_date(day, hour=23)
+    clock.install(fixed)
+    engine = make_engine(url)
+    factory = make_session_factory(engine)
+    bank = custody.simulated_custodian(url, factory)
+    try:
+        yield engine, factory, bank
+    finally:
+        bank.close()
+        engine.dispose()
+        clock.install(previous)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """The end-of-day batch: auto-debit, grace, penalties, idempotency, catch-up, reminders."""
 
-from datetime import date, timedelta
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -15,39 +15,9 @@ from p2plend.schema import Base
 from p2plend.servicing import end_of_day
 from p2plend.servicing import service as servicing
 from p2plend.servicing.models import PenaltyAccrual, Repayment
-from tests import lending
+from tests import lending, overdue
 from tests.conftest import TEST_DATE
-
-AMOUNT = 1_200_000  # 12,000.00 at 4 %: penalty rate 6 % (not capped at LPR 3 %)
-FIRST_DUE = date(2026, 12, 28)
-
-
-def _loan(
-    session_factory: sessionmaker[Session], bank: SimulatedBank, *, keep: int = 0
-) -> tuple[int, int, list[int]]:
-    """A 12-month equal-installment loan whose borrower spent it, keeping ``keep`` fen."""
-    borrower = lending.make_borrower(session_factory, bank)
-    investors = lending.make_investors(session_factory, bank, [AMOUNT // 2] * 2)
-    terms = lending.listing_terms(borrower, amount=AMOUNT, annual_rate="0.04")
-    loan_id = lending.funded_loan(session_factory, bank, terms, [(i, AMOUNT // 2) for i in investors])
-    lending.spend_all(session_factory, bank, borrower)
-    if keep:
-        lending.deposit(session_factory, bank, borrower, lending.card_of(session_factory, borrower), keep)
-    return loan_id, borrower, investors
-
-
-def _close(session_factory: sessionmaker[Session], bank: SimulatedBank, day: date) -> list[eod.DayReport]:
-    lending.go_to(day)
-    return eod.close_through(session_factory, day, bank)
-
-
-def _close_each_day(
-    session_factory: sessionmaker[Session], bank: SimulatedBank, first: date, last: date
-) -> None:
-    day = first
-    while day <= last:
-        _close(session_factory, bank, day)
-        day += timedelta(days=1)
+from tests.overdue import AMOUNT, FIRST_DUE
 
 
 def _counts(session: Session) -> dict[str, int]:
@@ -61,11 +31,11 @@ def _counts(session: Session) -> dict[str, int]:
 def test_auto_debit_takes_the_installment_on_its_due_date(
     session_factory: sessionmaker[Session], bank: SimulatedBank
 ) -> None:
-    loan_id, _, _ = _loan(session_factory, bank, keep=200_000)
-    _close_each_day(session_factory, bank, TEST_DATE, FIRST_DUE - timedelta(days=1))
+    loan_id, _, _ = overdue.spent_loan(session_factory, bank, keep=200_000)
+    overdue.close_each_day(session_factory, bank, FIRST_DUE - timedelta(days=1))
     with session_factory() as session:
         assert servicing.repayments_of_loan(session, loan_id) == []
-    [report] = _close(session_factory, bank, FIRST_DUE)
+    [report] = overdue.close(session_factory, bank, FIRST_DUE)
     assert report.items["auto_debit"] == 1
     with session_factory() as session:
         [repayment] = servicing.repayments_of_loan(session, loan_id)
@@ -83,8 +53,8 @@ def test_auto_debit_takes_the_installment_on_its_due_date(
 def test_a_short_balance_is_debited_in_part_and_the_rest_goes_overdue(
     session_factory: sessionmaker[Session], bank: SimulatedBank
 ) -> None:
-    loan_id, borrower, _ = _loan(session_factory, bank, keep=50_000)
-    _close_each_day(session_factory, bank, TEST_DATE, FIRST_DUE + timedelta(days=1))
+    loan_id, borrower, _ = overdue.spent_loan(session_factory, bank, keep=50_000)
+    overdue.close_each_day(session_factory, bank, FIRST_DUE + timedelta(days=1))
     assert lending.balances(session_factory, borrower).available == 0
     with session_factory() as session:
         [repayment] = servicing.repayments_of_loan(session, loan_id)
@@ -100,8 +70,8 @@ def test_a_short_balance_is_debited_in_part_and_the_rest_goes_overdue(
 def test_paid_in_full_within_grace_owes_no_penalty_r30(
     session_factory: sessionmaker[Session], bank: SimulatedBank
 ) -> None:
-    loan_id, borrower, _ = _loan(session_factory, bank)
-    _close_each_day(session_factory, bank, TEST_DATE, FIRST_DUE + timedelta(days=2))
+    loan_id, borrower, _ = overdue.spent_loan(session_factory, bank)
+    overdue.close_each_day(session_factory, bank, FIRST_DUE + timedelta(days=2))
     lending.go_to(FIRST_DUE + timedelta(days=3))
     with session_factory() as session:
         due = servicing.amount_due(session, loan_id)
@@ -109,7 +79,7 @@ def test_paid_in_full_within_grace_owes_no_penalty_r30(
     lending.deposit(session_factory, bank, borrower, lending.card_of(session_factory, borrower), due.total)
     repayment = lending.repay(session_factory, bank, loan_id, borrower)
     assert repayment.penalty == 0
-    _close_each_day(session_factory, bank, FIRST_DUE + timedelta(days=3), FIRST_DUE + timedelta(days=10))
+    overdue.close_each_day(session_factory, bank, FIRST_DUE + timedelta(days=10))
     with session_factory() as session:
         assert end_of_day.penalty_accruals(session, loan_id) == []
         loan = marketplace.get_loan(session, loan_id)
@@ -122,8 +92,8 @@ def test_paying_on_dpd_ten_pays_ten_days_and_the_evening_batch_adds_none(
     session_factory: sessionmaker[Session], bank: SimulatedBank
 ) -> None:
     """10 days × rd(principal × 6 % / 365) with principal 1st installment 97,750 fen (4 %, 12 months)."""
-    loan_id, borrower, _ = _loan(session_factory, bank)
-    _close_each_day(session_factory, bank, TEST_DATE, FIRST_DUE + timedelta(days=9))
+    loan_id, borrower, _ = overdue.spent_loan(session_factory, bank)
+    overdue.close_each_day(session_factory, bank, FIRST_DUE + timedelta(days=9))
     with session_factory() as session:
         first = servicing.schedule(session, loan_id)[0]
         daily = round(first.principal * 6 / 100 / 365)
@@ -139,7 +109,7 @@ def test_paying_on_dpd_ten_pays_ten_days_and_the_evening_batch_adds_none(
         holdings = marketplace.holdings_of_loan(session, loan_id)
         assert sum(h.penalty_received for h in holdings) == 10 * daily  # all of it to the holders
     before = _snapshot(session_factory)
-    _close(session_factory, bank, FIRST_DUE + timedelta(days=10))
+    overdue.close(session_factory, bank, FIRST_DUE + timedelta(days=10))
     with session_factory() as session:
         assert session.scalar(select(func.count()).select_from(PenaltyAccrual)) == before["penalty_accruals"]
     lending.assert_loan_sound(session_factory, loan_id)
@@ -153,9 +123,9 @@ def _snapshot(session_factory: sessionmaker[Session]) -> dict[str, int]:
 def test_closing_a_date_twice_changes_nothing(
     session_factory: sessionmaker[Session], bank: SimulatedBank
 ) -> None:
-    _loan(session_factory, bank, keep=50_000)
+    overdue.spent_loan(session_factory, bank, keep=50_000)
     day = FIRST_DUE + timedelta(days=5)
-    _close_each_day(session_factory, bank, TEST_DATE, day)
+    overdue.close_each_day(session_factory, bank, day)
     before = _snapshot(session_factory)
     assert eod.close_date(session_factory, day, bank).already_closed
     assert eod.close_through(session_factory, day, bank) == []
@@ -165,11 +135,11 @@ def test_closing_a_date_twice_changes_nothing(
 def test_missed_dates_are_caught_up_in_order(
     session_factory: sessionmaker[Session], bank: SimulatedBank
 ) -> None:
-    loan_id, borrower, investors = _loan(session_factory, bank)
-    _close(session_factory, bank, FIRST_DUE)
+    loan_id, borrower, investors = overdue.spent_loan(session_factory, bank)
+    overdue.close(session_factory, bank, FIRST_DUE)
     with session_factory() as session:
         assert not end_of_day.ever_overdue(session, borrower)
-    reports = _close(session_factory, bank, FIRST_DUE + timedelta(days=6))
+    reports = overdue.close(session_factory, bank, FIRST_DUE + timedelta(days=6))
     assert [r.business_date for r in reports] == [FIRST_DUE + timedelta(days=n) for n in range(1, 7)]
     with session_factory() as session:
         assert [h.days_past_due for h in end_of_day.risk_history(session, loan_id)] == [1, 2, 3, 4, 5, 6]
@@ -196,7 +166,7 @@ def test_a_future_date_is_refused(session_factory: sessionmaker[Session], bank: 
 def test_small_chunks_give_the_same_result_as_one(
     session_factory: sessionmaker[Session], bank: SimulatedBank
 ) -> None:
-    loans = [_loan(session_factory, bank, keep=keep)[0] for keep in (0, 30_000, 200_000)]
+    loans = [overdue.spent_loan(session_factory, bank, keep=keep)[0] for keep in (0, 30_000, 200_000)]
     lending.go_to(FIRST_DUE)
     eod.close_date(session_factory, FIRST_DUE, bank, chunk_size=1)
     with session_factory() as session:
@@ -207,8 +177,8 @@ def test_small_chunks_give_the_same_result_as_one(
 
 
 def test_the_day_figures_are_snapshot(session_factory: sessionmaker[Session], bank: SimulatedBank) -> None:
-    _loan(session_factory, bank)
-    _close_each_day(session_factory, bank, TEST_DATE, FIRST_DUE + timedelta(days=1))
+    overdue.spent_loan(session_factory, bank)
+    overdue.close_each_day(session_factory, bank, FIRST_DUE + timedelta(days=1))
     with session_factory() as session:
         [day] = end_of_day.figures_between(
             session, FIRST_DUE + timedelta(days=1), FIRST_DUE + timedelta(days=1)

@@ -25,7 +25,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -33,16 +33,15 @@ import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from p2plend import clock
-from p2plend.custody import service as custody
 from p2plend.custody.simulated.bank import SimulatedBank
-from p2plend.db import make_engine, make_session_factory
+from p2plend.db import make_engine
 from p2plend.jobs import eod
 from p2plend.jobs.models import EodChunk
 from p2plend.ledger import service as ledger
 from p2plend.schema import Base
 from tests import conftest, invariants, lending
 from tests.conftest import TEST_DATE
+from tests.jobs import eod_worker
 
 pytestmark = pytest.mark.postgres_only
 
@@ -119,19 +118,8 @@ def _run_worker(url: str, *extra: str) -> subprocess.CompletedProcess[str]:
 def _resume_here(url: str) -> None:
     """The rerun after a crash, in this process (the killed one was a real process): the
     same date under the same business clock, on a fresh engine and bank."""
-    previous = clock.current()
-    fixed = clock.FixedClock(datetime(2000, 1, 1, tzinfo=UTC))
-    fixed.set_business_date(DAY, hour=23)
-    clock.install(fixed)
-    engine = make_engine(url)
-    factory = make_session_factory(engine)
-    bank = custody.simulated_custodian(url, factory)
-    try:
+    with eod_worker.batch_on(url, DAY) as (_, factory, bank):
         eod.close_through(factory, DAY, bank)
-    finally:
-        bank.close()
-        engine.dispose()
-        clock.install(previous)
 
 
 @contextmanager

@@ -14,8 +14,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from p2plend.collections import service as collections
 from p2plend.custody.simulated.bank import SimulatedBank
 from p2plend.identity.permissions import Role
-from tests import collecting
-from tests.collecting import overdue_by
+from tests import collecting, overdue
+from tests.overdue import overdue_by
 from tests.web.conftest import WebUser, csrf_of, sign_in
 from tests.web.test_lending_pages import web_user
 from tests.web.test_pages import assert_translated
@@ -29,7 +29,7 @@ class Floor:
     client: TestClient
     sessions: sessionmaker[Session]
     bank: SimulatedBank
-    loan: collecting.OverdueLoan
+    loan: overdue.OverdueLoan
     case_id: int
 
 
@@ -38,8 +38,8 @@ def floor(client: TestClient, app: FastAPI, session_factory: sessionmaker[Sessio
     """A loan 12 days overdue, its case open and unassigned (M1 is worked by reminders)."""
     bank = app.state.custodian
     assert isinstance(bank, SimulatedBank)
-    loan = collecting.spent_loan(session_factory, bank, title="门店装修")
-    collecting.close(session_factory, bank, overdue_by(12))
+    loan = overdue.spent_loan(session_factory, bank, title="门店装修")
+    overdue.close(session_factory, bank, overdue_by(12))
     case = collecting.case_of(session_factory, loan.loan_id)
     assert case is not None
     return Floor(client, session_factory, bank, loan, case.id)

@@ -20,7 +20,8 @@ from p2plend.guarantee import service as guarantee
 from p2plend.identity.permissions import Role
 from p2plend.money import format_cny
 from tests import builders, lending
-from tests.guarantee.test_compensation import FIRST_DUE, LENT, close_to, first_installment
+from tests.guarantee.test_compensation import LENT, first_installment
+from tests.overdue import FIRST_DUE, close_each_day
 from tests.web.conftest import WebUser, csrf_of, sign_in
 from tests.web.test_lending_pages import web_user
 from tests.web.test_pages import assert_translated
@@ -53,7 +54,7 @@ def _book(app: FastAPI, sessions: sessionmaker[Session], balance: int) -> Book:
 def book(app: FastAPI, session_factory: sessionmaker[Session]) -> Book:
     """A guarantor short of money (500.00) and its loan compensated on DPD 2, pro rata."""
     book = _book(app, session_factory, 50_000)
-    close_to(session_factory, book.bank, FIRST_DUE + timedelta(days=2))
+    close_each_day(session_factory, book.bank, FIRST_DUE + timedelta(days=2))
     return book
 
 

@@ -31,6 +31,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import Any, TypeVar
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -662,6 +663,21 @@ def _locked_case(session: Session, case_id: int) -> CollectionCase:
     return locked
 
 
+_CaseRow = TypeVar(
+    "_CaseRow",
+    CollectionStageChange,
+    CollectionAssignment,
+    CollectionAction,
+    CollectionPromise,
+    CollectionReminder,
+)
+
+
+def _of_case(session: Session, model: type[_CaseRow], case_id: int, *order: Any) -> list[_CaseRow]:
+    """One case's rows of ``model`` (its history, actions, promises …), in ``order``."""
+    return list(session.scalars(select(model).where(model.case_id == case_id).order_by(*order)).all())
+
+
 def _summaries(session: Session, rows: Sequence[tuple[CollectionCase, Loan]]) -> list[CaseSummary]:
     case_ids = [case.id for case, _ in rows]
     promise_due: dict[int, date] = {}
@@ -803,40 +819,16 @@ def detail(session: Session, case_id: int, *, reveal_contact: bool) -> CaseDetai
         loan_amount=loan.amount,
         position=position,
         contact=contact,
-        stage_changes=list(
-            session.scalars(
-                select(CollectionStageChange)
-                .where(CollectionStageChange.case_id == case_id)
-                .order_by(CollectionStageChange.business_date)
-            ).all()
-        ),
-        assignments=list(
-            session.scalars(
-                select(CollectionAssignment)
-                .where(CollectionAssignment.case_id == case_id)
-                .order_by(CollectionAssignment.id)
-            ).all()
-        ),
-        actions=list(
-            session.scalars(
-                select(CollectionAction)
-                .where(CollectionAction.case_id == case_id)
-                .order_by(CollectionAction.id.desc())
-            ).all()
-        ),
-        promises=list(
-            session.scalars(
-                select(CollectionPromise)
-                .where(CollectionPromise.case_id == case_id)
-                .order_by(CollectionPromise.id.desc())
-            ).all()
-        ),
-        reminders=list(
-            session.scalars(
-                select(CollectionReminder)
-                .where(CollectionReminder.case_id == case_id)
-                .order_by(CollectionReminder.business_date.desc(), CollectionReminder.channel)
-            ).all()
+        stage_changes=_of_case(session, CollectionStageChange, case_id, CollectionStageChange.business_date),
+        assignments=_of_case(session, CollectionAssignment, case_id, CollectionAssignment.id),
+        actions=_of_case(session, CollectionAction, case_id, CollectionAction.id.desc()),
+        promises=_of_case(session, CollectionPromise, case_id, CollectionPromise.id.desc()),
+        reminders=_of_case(
+            session,
+            CollectionReminder,
+            case_id,
+            CollectionReminder.business_date.desc(),
+            CollectionReminder.channel,
         ),
         repayments=[
             r for r in servicing.repayments_of_loan(session, loan.id) if r.business_date >= head.opened_on

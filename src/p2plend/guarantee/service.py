@@ -388,13 +388,9 @@ class Exposure:
 
 
 def exposure(session: Session, guarantor_id: int) -> Exposure:
-    claims = {
-        h.loan_id: h
-        for h in marketplace.holdings_of_holder(session, guarantor_id)
-        if h.source == servicing.COMPENSATION
-    }
-    active = [
-        loan
+    claims = claims_of_guarantor(session, guarantor_id)
+    guaranteed = [
+        guaranteed_principal(agreement, loan, claims.get(loan.id))
         for agreement, loan in agreements_of_guarantor(session, guarantor_id)
         if agreement.status == ACTIVE and loan.status == marketplace.DISBURSED
     ]
@@ -406,16 +402,11 @@ def exposure(session: Session, guarantor_id: int) -> Exposure:
     return Exposure(
         guarantor_id=guarantor_id,
         available=ledger.user_balances(session, guarantor_id).available,
-        loans=len(active),
-        guaranteed_principal=sum(
-            loan.principal_outstanding - (claims[loan.id].principal_outstanding if loan.id in claims else 0)
-            for loan in active
-        ),
+        loans=len(guaranteed),
+        guaranteed_principal=sum(guaranteed),
         compensated=int(paid),
         shortfall=int(short),
-        recovered=sum(
-            h.principal_received + h.interest_received + h.penalty_received for h in claims.values()
-        ),
+        recovered=sum(claim.recovered for claim in claims.values()),
     )
 
 

@@ -273,22 +273,22 @@ def _work_one_chunk(
             items = step.whole_day(session, on)
         chunk.status, chunk.items, chunk.worker, chunk.done_at = DONE, items, worker, clock.now()
         session.flush()
-        pending = session.scalar(
-            select(func.count(EodChunk.id)).where(
-                EodChunk.business_date == on, EodChunk.step == step.name, EodChunk.status == PENDING
-            )
-        )
-        return items, int(pending or 0)
+        return items, _pending_chunks(session, on, step.name)
 
 
 def _step_finished(factory: sessionmaker[Session], on: date, step: str) -> bool:
     with factory() as session:
-        pending = session.scalar(
-            select(func.count(EodChunk.id)).where(
-                EodChunk.business_date == on, EodChunk.step == step, EodChunk.status == PENDING
-            )
+        return not _pending_chunks(session, on, step)
+
+
+def _pending_chunks(session: Session, on: date, step: str) -> int:
+    """The step's chunks not done yet, those other workers are doing included."""
+    pending = session.scalar(
+        select(func.count(EodChunk.id)).where(
+            EodChunk.business_date == on, EodChunk.step == step, EodChunk.status == PENDING
         )
-        return not pending
+    )
+    return int(pending or 0)
 
 
 def _chunk_progress(factory: sessionmaker[Session], on: date, step: str) -> tuple[int, int]:

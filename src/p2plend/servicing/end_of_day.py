@@ -144,54 +144,32 @@ def remind_borrower(session: Session, loan_id: int, on: date) -> int:
     loan = marketplace.get_loan(session, loan_id)
     if loan.status != marketplace.DISBURSED:
         return 0
-    locale = identity.locales_of(session, [loan.borrower_id]).get(loan.borrower_id, "zh")
     unpaid = unpaid_installments(session, loan.id)
-    sent = 0
+    messages: list[tuple[str, dict[str, str]]] = []
     for row in unpaid:
         if row.due_date == on + timedelta(days=REMIND_DAYS_BEFORE):
-            _notify(
-                session,
-                loan,
-                locale,
-                "installment_due_soon",
-                number=str(row.number),
-                due_date=row.due_date.isoformat(),
-                amount=yuan_str(row.owed),
-            )
-            sent += 1
+            params = {"number": str(row.number), "due_date": row.due_date.isoformat()}
+            messages.append(("installment_due_soon", params | {"amount": yuan_str(row.owed)}))
         elif row.due_date == on:
-            _notify(
-                session,
-                loan,
-                locale,
-                "installment_due_today",
-                number=str(row.number),
-                amount=yuan_str(row.owed),
+            messages.append(
+                ("installment_due_today", {"number": str(row.number), "amount": yuan_str(row.owed)})
             )
-            sent += 1
     overdue = [row for row in unpaid if row.due_date < on]
     dpd = max(((on - row.due_date).days for row in overdue), default=0)
     if dpd in OVERDUE_NOTICE_DAYS:
-        _notify(
-            session,
-            loan,
-            locale,
-            "installment_overdue",
-            days=str(dpd),
-            amount=yuan_str(sum(row.owed for row in overdue)),
-        )
-        sent += 1
-    return sent
-
-
-def _notify(session: Session, loan: Loan, locale: str, template: str, **params: str) -> None:
-    notifications.notify_user(
-        session,
-        user_id=loan.borrower_id,
-        template=template,
-        params={"loan": loan.title, **params},
-        locale=locale,
-    )
+        owed = yuan_str(sum(row.owed for row in overdue))
+        messages.append(("installment_overdue", {"days": str(dpd), "amount": owed}))
+    if messages:
+        locale = identity.locales_of(session, [loan.borrower_id]).get(loan.borrower_id, "zh")
+        for template, params in messages:
+            notifications.notify_user(
+                session,
+                user_id=loan.borrower_id,
+                template=template,
+                params={"loan": loan.title, **params},
+                locale=locale,
+            )
+    return len(messages)
 
 
 def notify_holders(session: Session, loan_id: int, on: date) -> int:

@@ -294,9 +294,11 @@ def collect_due(session: Session, loan_id: int, *, on: date, custodian: Custodia
     loan = marketplace.lock_loan(session, loan_id)
     if loan.status != marketplace.DISBURSED:
         return None
+    available = ledger.user_balances(session, loan.borrower_id).available
+    if available <= 0:
+        return None  # nothing to take: the day's penalty is the accrue step's
     accrue_overdue(session, loan, on)
     rows = [r for r in unpaid_installments(session, loan.id) if r.due_date <= on]
-    available = ledger.user_balances(session, loan.borrower_id).available
     amount = min(sum(r.owed for r in rows), available)
     if amount <= 0:
         return None
@@ -850,7 +852,8 @@ def compensate(
     to the payer too, in the proportion of their principal it paid.
     """
     loan = marketplace.lock_loan(session, loan_id)
-    rows = [r for r in unpaid_installments(session, loan.id) if r.number in set(numbers)]
+    wanted = set(numbers)
+    rows = [r for r in unpaid_installments(session, loan.id) if r.number in wanted]
     principal_due = [r.principal - r.paid_principal - r.compensated_principal for r in rows]
     interest_due = [
         r.interest - r.paid_interest - r.compensated_interest if cover_interest and r.due_date < on else 0

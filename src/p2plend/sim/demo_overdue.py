@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from p2plend import clock
 from p2plend.collections import service as collections
+from p2plend.config import get_settings
 from p2plend.custody import service as custody
 from p2plend.custody.simulated.bank import SimulatedBank
 from p2plend.guarantee import service as guarantee
@@ -99,7 +100,7 @@ def _bad_loan(story: Story, loan: BadLoan) -> None:
 def _spend_all_but(session: Session, story: Story, loan_id: int, borrower_id: int, installments: int) -> None:
     """The borrower withdraws the loan to their card, keeping ``installments`` installments."""
     keep = sum(row.owed for row in servicing.schedule(session, loan_id)[:installments])
-    fee = 200  # the withdrawal fee [D]
+    fee = get_settings().withdrawal_fee_fen
     available = ledger.user_balances(session, borrower_id).available
     card = identity.list_cards(session, borrower_id)[0]
     custody.place_withdrawal_hold(session, borrower_id, amount=available - keep - fee, card_id=card.id)
