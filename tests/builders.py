@@ -7,8 +7,6 @@ from typing import TYPE_CHECKING
 
 import pyotp
 from sqlalchemy.orm import Session
-from stdnum import luhn
-from stdnum.cn import ric
 
 from p2plend import clock
 from p2plend.custody.port import Custodian
@@ -17,6 +15,7 @@ from p2plend.identity import service as identity
 from p2plend.identity.models import User
 from p2plend.identity.permissions import Role
 from p2plend.identity.validation import normalise_phone
+from p2plend.sim import numbers
 from p2plend.suitability import service as suitability
 
 if TYPE_CHECKING:
@@ -42,15 +41,13 @@ def valid_id_number(region: str = "110105", birth: date = date(1990, 1, 1), seq:
     ``region`` must be a real code (110105 = 北京市朝阳区); ``seq`` 3 digits, fresh by default.
     """
     sequence = seq if seq is not None else f"{next(_id_sequences) % 1000:03d}"
-    body = f"{region}{birth:%Y%m%d}{sequence}"
-    return body + ric.calc_check_digit(body + "0")
+    return numbers.resident_id(f"{region}{birth:%Y%m%d}{sequence}")
 
 
 def valid_card_number(prefix: str = "622202", length: int = 19) -> str:
     """A fresh card number with a correct Luhn check digit."""
     middle = f"{next(_card_numbers):0{length - len(prefix) - 1}d}"
-    body = prefix + middle
-    return body + luhn.calc_check_digit(body)
+    return numbers.card_number(prefix + middle)
 
 
 def adult_birth_date(years: int = 30) -> date:

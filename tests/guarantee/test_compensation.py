@@ -17,6 +17,7 @@ from p2plend.marketplace import service as marketplace
 from p2plend.money import allocate, fen_times_rate
 from p2plend.notifications import service as notifications
 from p2plend.servicing import service as servicing
+from p2plend.servicing import statements
 from tests import lending, overdue
 from tests.conftest import TEST_DATE
 from tests.overdue import FIRST_DUE
@@ -274,3 +275,27 @@ def test_the_agreement_of_a_loan_repaid_in_full_is_closed(
         assert marketplace.get_loan(session, loan_id).status == "settled"
         assert guarantee.require_agreement(session, loan_id).status == "closed"
         assert guarantee.loans_under_active_agreements(session) == []
+
+
+def test_the_repayment_calendar_shows_the_guarantor_its_part_and_the_investors_theirs(
+    session_factory: sessionmaker[Session], bank: SimulatedBank
+) -> None:
+    """After a compensation each claim's projected principal still sums to what it holds:
+    installment 1 to the guarantor, the rest to the investors pro rata."""
+    guarantor = lending.make_guarantor(session_factory, bank, 5_000_000)
+    loan_id, _, investors = lending.guaranteed_loan(session_factory, bank, guarantor, LENT)
+    p1, i1 = first_installment(session_factory, loan_id)
+    overdue.close_each_day(session_factory, bank, FIRST_DUE + timedelta(days=2))
+    with session_factory() as session:
+        mine = statements.repayment_calendar(session, guarantor)
+        assert [(line.installment, line.principal, line.interest, line.fee) for line in mine] == [
+            (1, p1, i1, 0)
+        ]
+        held = {h.id: h.principal_outstanding for h in marketplace.holdings_of_loan(session, loan_id)}
+        for investor in investors:
+            lines = statements.repayment_calendar(session, investor)
+            assert 1 not in {line.installment for line in lines}
+            for holding_id in {line.holding_id for line in lines}:
+                assert (
+                    sum(line.principal for line in lines if line.holding_id == holding_id) == held[holding_id]
+                )

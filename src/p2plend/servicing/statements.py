@@ -139,32 +139,42 @@ def _loans_held(session: Session, holder_id: int) -> list[Loan]:
 
 
 def _project(session: Session, loan: Loan, holder_id: int) -> list[CalendarLine]:
-    """The loan's unpaid installments split among its holdings as on-time payment would split them."""
+    """The loan's unpaid installments split among its holdings as on-time payment would split
+    them: the part of an installment a compensating guarantor owns to it, the rest pro rata
+    among the investors' claims (as ``servicing.service`` distributes a payment)."""
     holdings = marketplace.holdings_of_loan(session, loan.id)
-    if not holdings:
-        return []
-    weights = [h.principal_outstanding for h in holdings]
+    investors = [h for h in holdings if h.source != servicing.COMPENSATION]
+    payers = {h.holder_id: h for h in holdings if h.source == servicing.COMPENSATION}
+    weights = [h.principal_outstanding for h in investors]
     rate = Decimal(loan.investor_fee_rate)
     lines = []
-    for row in servicing.unpaid_installments(session, loan.id):
-        if sum(weights) == 0:
-            break
-        interest = allocate(row.interest - row.paid_interest, weights)
-        principal = allocate(row.principal - row.paid_principal, weights)
-        for i, holding in enumerate(holdings):
-            if holding.holder_id == holder_id and (principal[i] or interest[i]):
-                lines.append(
-                    CalendarLine(
-                        due_date=row.due_date,
-                        loan_id=loan.id,
-                        loan_title=loan.title,
-                        holding_id=holding.id,
-                        installment=row.number,
-                        principal=principal[i],
-                        interest=interest[i],
-                        fee=fen_times_rate(interest[i], rate),
-                    )
+
+    def line(row: ScheduledInstallment, holding: Holding, principal: int, interest: int, fee: int) -> None:
+        if holding.holder_id == holder_id and (principal or interest):
+            lines.append(
+                CalendarLine(
+                    due_date=row.due_date,
+                    loan_id=loan.id,
+                    loan_title=loan.title,
+                    holding_id=holding.id,
+                    installment=row.number,
+                    principal=principal,
+                    interest=interest,
+                    fee=fee,
                 )
+            )
+
+    for row in servicing.unpaid_installments(session, loan.id):
+        if row.compensated_by in payers:
+            line(row, payers[row.compensated_by], row.compensated_principal, row.compensated_interest, 0)
+        pooled_principal = row.principal - row.paid_principal - row.compensated_principal
+        pooled_interest = row.interest - row.paid_interest - row.compensated_interest
+        if sum(weights) == 0:
+            continue
+        interest = allocate(pooled_interest, weights)
+        principal = allocate(pooled_principal, weights)
+        for i, holding in enumerate(investors):
+            line(row, holding, principal[i], interest[i], fen_times_rate(interest[i], rate))
         weights = [w - p for w, p in zip(weights, principal, strict=True)]
     return lines
 

@@ -32,6 +32,7 @@ from p2plend.ledger import service as ledger
 from p2plend.marketplace import service as marketplace
 from p2plend.schedules.service import Method
 from p2plend.servicing import service as servicing
+from p2plend.sim import numbers
 from p2plend.suitability import service as suitability
 
 BENCH_PASSWORD = "Bench2026"  # noqa: S105 — throw-away users of a throw-away database
@@ -128,12 +129,7 @@ def _ms(act: Callable[[], None]) -> float:
 def _person(
     factory: sessionmaker[Session], bank: SimulatedBank, phone: str, *, deposit: int, borrower: bool = False
 ) -> int:
-    from stdnum import luhn
-    from stdnum.cn import ric
-
-    body = f"110105199001{int(phone[-4:]) % 28 + 1:02d}{int(phone[-3:]):03d}"
-    id_number = body + ric.calc_check_digit(body + "0")
-    card_body = "622202" + phone[-9:] + "00"
+    id_number = numbers.resident_id(f"110105199001{int(phone[-4:]) % 28 + 1:02d}{int(phone[-3:]):03d}")
     with transaction(factory) as session:
         user = records.insert_user(
             session, kind="person", e164=normalise_phone(phone), password=BENCH_PASSWORD
@@ -143,7 +139,7 @@ def _person(
         card = identity.bind_card(
             session,
             user.id,
-            card_number=card_body + luhn.calc_check_digit(card_body),
+            card_number=numbers.card_number("622202" + phone[-9:] + "00"),
             bank_name="中国工商银行",
             holder_name="测试",
         )

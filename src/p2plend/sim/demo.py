@@ -13,8 +13,6 @@ from typing import TypeVar
 
 import pyotp
 from sqlalchemy.orm import Session, sessionmaker
-from stdnum import luhn
-from stdnum.cn import ric
 
 from p2plend import clock
 from p2plend.custody import service as custody
@@ -23,7 +21,7 @@ from p2plend.db import transaction
 from p2plend.errors import Conflict
 from p2plend.identity import service as identity
 from p2plend.notifications import service as notifications
-from p2plend.sim import demo_loans, demo_overdue
+from p2plend.sim import demo_loans, demo_overdue, numbers
 from p2plend.suitability import service as suitability
 
 T = TypeVar("T")
@@ -341,13 +339,11 @@ def _reassess(session: Session, cast: demo_loans.Cast) -> None:
 
 
 def resident_id(person: Person) -> str:
-    body = f"{person.region}{person.birth:%Y%m%d}{person.sequence}"
-    return body + ric.calc_check_digit(body + "0")  # it reads all but the last character
+    return numbers.resident_id(f"{person.region}{person.birth:%Y%m%d}{person.sequence}")
 
 
 def card_number(person: Person) -> str:
-    body = person.card_prefix + person.phone[-9:] + "00"  # 17 digits before the check digit
-    return body + luhn.calc_check_digit(body)
+    return numbers.card_number(person.card_prefix + person.phone[-9:] + "00")  # 17 digits + check
 
 
 def _act(session_factory: sessionmaker[Session], act: Callable[[Session], T]) -> T:
@@ -449,8 +445,7 @@ def _seed_organisation(
 
 
 def _company_card(uscc: str) -> str:
-    body = "622202" + "".join(c for c in uscc if c.isdigit())[-12:]
-    return body + luhn.calc_check_digit(body)
+    return numbers.card_number("622202" + "".join(c for c in uscc if c.isdigit())[-12:])
 
 
 def _seed_unverified(session_factory: sessionmaker[Session], phone: str) -> DemoLogin:
