@@ -158,6 +158,7 @@ def test_listing_detail_discloses_every_field_masked_and_promises_nothing(market
         "monthly_management_fee_rate": "0",
         "investor_management_fee_rate": "0.1",
         "prepayment_fee_rate": "0",
+        "repayment_order": "components",
         "day_basis": 365,
         "funding_days": 7,
         "max_share": "0.5",

@@ -532,3 +532,24 @@ def test_partner_referral_and_offline_entry(
         f"{API}/staff/applications", params={"status": "lost"}, headers=officer["headers"]
     )
     assert _error(bad_status) == (422, "invalid_input")
+
+
+def test_a_version_sets_the_order_part_payments_are_applied_in(
+    client: TestClient, session_factory: sessionmaker[Session]
+) -> None:
+    risk = _staff(client, session_factory, Role.RISK_OFFICER)
+    terms = client.get(f"{API}/products").json()[0]["current"]["terms"]
+    assert terms["repayment_order"] == "components"  # R32, the default
+    added = client.post(
+        f"{API}/staff/products/credit/versions",
+        json={"terms": terms | {"repayment_order": "installments"}},
+        headers=risk,
+    )
+    assert added.status_code == 201, added.text
+    assert added.json()["terms"]["repayment_order"] == "installments"
+    bogus = client.post(
+        f"{API}/staff/products/credit/versions",
+        json={"terms": terms | {"repayment_order": "principal_first"}},
+        headers=risk,
+    )
+    assert _error(bogus) == (422, "invalid_request")

@@ -11,6 +11,9 @@ from sqlalchemy.orm import Session
 
 from p2plend import clock
 from p2plend.audit import service as audit
+from p2plend.custody.simulated.bank import SimulatedBank
+from p2plend.identity.models import User
+from p2plend.marketplace import service as marketplace
 from p2plend.origination import service as origination
 from p2plend.origination.errors import (
     CostAboveLegalCap,
@@ -23,6 +26,8 @@ from p2plend.origination.errors import (
 )
 from p2plend.origination.products import check_version_cost
 from p2plend.schedules.service import Method
+from p2plend.servicing.service import RepaymentOrder
+from tests import builders
 
 D = Decimal
 
@@ -227,3 +232,16 @@ def test_product_codes_are_unique_and_well_formed(session: Session) -> None:
             name_en="Credit",
             terms=_terms(),
         )
+
+
+def test_the_loan_keeps_the_repayment_order_of_its_version(
+    session: Session, bank: SimulatedBank, officer: User
+) -> None:
+    current = origination.product_view(session, "credit").current
+    terms = dataclasses.replace(current.terms, repayment_order=RepaymentOrder.INSTALLMENTS)
+    origination.add_version(session, actor_id=None, code="credit", terms=terms, note="installment order")
+    borrower = builders.make_borrower(session, bank)
+    application = builders.make_application(session, borrower.id)
+    decided = builders.approve_application(session, application.id, officer.id)
+    assert decided.loan_id is not None
+    assert marketplace.get_loan(session, decided.loan_id).repayment_order == "installments"

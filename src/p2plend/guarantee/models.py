@@ -6,6 +6,7 @@ from decimal import Decimal
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CheckConstraint,
     Date,
     ForeignKey,
@@ -75,7 +76,8 @@ class Compensation(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     loan_id: Mapped[int] = mapped_column(ForeignKey("loans.id"), index=True)
     agreement_id: Mapped[int | None] = mapped_column(ForeignKey("guarantee_agreements.id"))
-    payer_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)  # None: risk reserve
+    # The guarantor, or the risk reserve's account (then ``agreement_id`` is None).
+    payer_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
     kind: Mapped[str] = mapped_column(String(16))
     installment_number: Mapped[int] = mapped_column(Integer)
     business_date: Mapped[date] = mapped_column(Date, index=True)
@@ -85,3 +87,48 @@ class Compensation(Base):
     principal: Mapped[int] = mapped_column(BigInteger)
     interest: Mapped[int] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class RiskReserve(Base):
+    """风险备付金: the platform's reserve, one row. Off by default (DOMAIN.md §8); its money and
+    the claims it acquires sit with ``holder_id``, a platform-owned account with its own custody
+    sub-account, opened before the reserve can be switched on."""
+
+    __tablename__ = "risk_reserve"
+    __table_args__ = (
+        CheckConstraint("id = 1", name="single_row"),
+        CheckConstraint("coverage IN ('principal', 'principal_interest')", name="coverage_known"),
+        CheckConstraint("trigger_dpd >= 1 AND accelerate_dpd > trigger_dpd", name="triggers_ordered"),
+        CheckConstraint("contribution_rate >= 0 AND contribution_rate < 1", name="contribution_rate_range"),
+        CheckConstraint("NOT enabled OR holder_id IS NOT NULL", name="enabled_needs_account"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    holder_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), unique=True)
+    enabled: Mapped[bool] = mapped_column(Boolean)
+    enabled_since: Mapped[date | None] = mapped_column(Date)  # loans disbursed from then on are covered
+    coverage: Mapped[str] = mapped_column(String(24))
+    trigger_dpd: Mapped[int] = mapped_column(Integer)
+    accelerate_dpd: Mapped[int] = mapped_column(Integer)
+    # 提取比例: of each covered loan's principal, from the platform's fee income, once.
+    contribution_rate: Mapped[Decimal] = mapped_column(Numeric(9, 6))
+    updated_by: Mapped[int | None] = mapped_column(BigInteger)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class ReserveCoverage(Base):
+    """A loan the risk reserve stands behind: granted once, with the contribution made for it."""
+
+    __tablename__ = "risk_reserve_coverages"
+    __table_args__ = (
+        CheckConstraint("status IN ('active', 'accelerated', 'closed')", name="status_known"),
+        CheckConstraint("contribution >= 0", name="contribution_non_negative"),
+    )
+
+    loan_id: Mapped[int] = mapped_column(ForeignKey("loans.id"), primary_key=True)
+    coverage: Mapped[str] = mapped_column(String(24))
+    trigger_dpd: Mapped[int] = mapped_column(Integer)
+    accelerate_dpd: Mapped[int] = mapped_column(Integer)
+    contribution: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(16))
+    covered_on: Mapped[date] = mapped_column(Date, index=True)

@@ -15,8 +15,9 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
+from p2plend.guarantee import reserve
 from p2plend.guarantee import service as guarantee
-from p2plend.guarantee.models import Compensation, GuaranteeAgreement
+from p2plend.guarantee.models import Compensation, GuaranteeAgreement, ReserveCoverage
 from p2plend.identity.service import Profile
 from p2plend.marketplace.models import Loan
 from p2plend.money import yuan_str
@@ -308,4 +309,131 @@ class LoanGuaranteeOut(BaseModel):
             compensated=yuan_str(sum(c.paid for c in view.compensations)),
             shortfall=yuan_str(sum(c.shortfall for c in view.compensations)),
             compensations=[CompensationOut.of(c, view.loan.title) for c in view.compensations],
+        )
+
+
+# --- the platform risk reserve (风险备付金) ---------------------------------------------------------
+
+
+def read_reserve_terms(
+    *, coverage: str, trigger_dpd: int | str, accelerate_dpd: int | str, contribution_rate: str
+) -> TermsInput:
+    """The reserve's terms as typed, checked as a guarantor's are; refusals are
+    ``invalid_risk_reserve_terms`` naming the field (``contribution_rate`` for the rate)."""
+    try:
+        return read_terms(
+            coverage=coverage,
+            trigger_dpd=trigger_dpd,
+            accelerate_dpd=accelerate_dpd,
+            fee_rate=contribution_rate,
+        )
+    except guarantee.InvalidGuaranteeTerms as refused:
+        field = refused.details.get("field")
+        raise reserve.InvalidReserveTerms(
+            str(refused).replace("fee rate", "contribution rate"),
+            details={"field": "contribution_rate" if field == "fee_rate" else field},
+        ) from None
+
+
+class RiskReserveOpenRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"phone": "13900000099"}]})
+
+    phone: str = Field(description="The contact phone of the reserve's custody sub-account")
+
+
+class RiskReserveRequest(BaseModel):
+    """Switch the reserve on or off and set the terms loans covered from now on copy."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "enabled": False,
+                    "coverage": "principal",
+                    "trigger_dpd": 30,
+                    "accelerate_dpd": 90,
+                    "contribution_rate": "0.01",
+                }
+            ]
+        },
+    )
+
+    enabled: bool = Field(description="On makes the compliance report flag the platform (R37)")
+    coverage: str = Field(description=COVERAGE_DESCRIPTION)
+    trigger_dpd: StrictInt = Field(description="Pay an overdue installment on this day past due")
+    accelerate_dpd: StrictInt = Field(description="Pay all that remains on this day past due")
+    contribution_rate: RateText = Field(
+        description="提取比例: of each covered loan's principal, from the platform's fee income, once"
+    )
+
+
+class RiskReserveOut(BaseModel):
+    """风险备付金: its settings and position."""
+
+    opened: bool = Field(description="Its account and custody sub-account exist")
+    holder_id: int | None = Field(description="The reserve's own account (holds its money and claims)")
+    enabled: bool
+    enabled_since: date | None = Field(description="Loans disbursed from this day on are covered")
+    coverage: str = Field(description=COVERAGE_DESCRIPTION)
+    trigger_dpd: int
+    accelerate_dpd: int
+    contribution_rate: RateText
+    flagged: bool = Field(description="The compliance report flags it: on, or still covering loans (R37)")
+    available: Yuan
+    loans: int = Field(description="Loans in repayment it covers")
+    covered_principal: Yuan = Field(description="Their outstanding principal less the claim it holds")
+    contributions: Yuan = Field(description="Every contribution it received from fee income")
+    compensated: Yuan
+    shortfall: Yuan
+    recovered: Yuan
+
+    @classmethod
+    def of(cls, position: reserve.ReservePosition) -> "RiskReserveOut":
+        terms = position.settings
+        return cls(
+            opened=terms.opened,
+            holder_id=terms.holder_id,
+            enabled=terms.enabled,
+            enabled_since=terms.enabled_since,
+            coverage=terms.coverage,
+            trigger_dpd=terms.trigger_dpd,
+            accelerate_dpd=terms.accelerate_dpd,
+            contribution_rate=rate_text(terms.contribution_rate),
+            flagged=position.flagged,
+            available=yuan_str(position.available),
+            loans=position.loans,
+            covered_principal=yuan_str(position.covered_principal),
+            contributions=yuan_str(position.contributions),
+            compensated=yuan_str(position.compensated),
+            shortfall=yuan_str(position.shortfall),
+            recovered=yuan_str(position.recovered),
+        )
+
+
+class ReserveCoverageOut(BaseModel):
+    loan_id: int
+    title: str
+    coverage: str = Field(description=COVERAGE_DESCRIPTION)
+    trigger_dpd: int
+    accelerate_dpd: int
+    contribution: Yuan
+    status: str = Field(description=AGREEMENT_STATUS_DESCRIPTION)
+    covered_on: date
+    principal_outstanding: Yuan
+    days_past_due: int
+
+    @classmethod
+    def of(cls, coverage: ReserveCoverage, loan: Loan) -> "ReserveCoverageOut":
+        return cls(
+            loan_id=loan.id,
+            title=loan.title,
+            coverage=coverage.coverage,
+            trigger_dpd=coverage.trigger_dpd,
+            accelerate_dpd=coverage.accelerate_dpd,
+            contribution=yuan_str(coverage.contribution),
+            status=coverage.status,
+            covered_on=coverage.covered_on,
+            principal_outstanding=yuan_str(loan.principal_outstanding),
+            days_past_due=loan.days_past_due,
         )

@@ -30,7 +30,7 @@ from p2plend.audit import service as audit
 from p2plend.custody import service as custody
 from p2plend.custody.port import Custodian
 from p2plend.errors import InvalidInput, NotFound
-from p2plend.guarantee.models import Compensation, GuaranteeAgreement, GuarantorTerms
+from p2plend.guarantee.models import Compensation, GuaranteeAgreement, GuarantorTerms, ReserveCoverage
 from p2plend.identity import service as identity
 from p2plend.ledger import service as ledger
 from p2plend.marketplace import service as marketplace
@@ -218,33 +218,54 @@ def require_agreement(session: Session, loan_id: int) -> GuaranteeAgreement:
 
 
 def compensate_due(session: Session, loan_id: int, on: date, custodian: Custodian) -> int:
-    """代偿 on business date ``on`` for one loan: acceleration once its DPD reaches the
-    agreement's ``accelerate_dpd``, otherwise each installment that reached ``trigger_dpd``
-    and was not compensated yet. Returns how many compensations were made."""
+    """代偿 by the loan's guarantor on business date ``on``, under its agreement (see
+    :func:`compensate_under`). Returns how many compensations were made."""
     agreement = agreement_of(session, loan_id)
-    if agreement is None or agreement.status != ACTIVE:
+    if agreement is None:
+        return 0
+    cover = Cover(agreement, agreement.guarantor_id, agreement.id)
+    return compensate_under(session, loan_id, cover, on=on, custodian=custodian)
+
+
+@dataclass(frozen=True)
+class Cover:
+    """Who pays the holders of a loan, on which terms: a guarantor under its agreement, or the
+    risk reserve under its coverage (``agreement_id`` None). ``terms`` is that row: its
+    coverage, triggers and status."""
+
+    terms: GuaranteeAgreement | ReserveCoverage
+    payer_id: int
+    agreement_id: int | None
+
+
+def compensate_under(session: Session, loan_id: int, cover: Cover, *, on: date, custodian: Custodian) -> int:
+    """Acceleration once the loan's DPD reaches the cover's ``accelerate_dpd``, otherwise each
+    installment that reached ``trigger_dpd`` and was not compensated yet; a cover whose loan is
+    repaid closes."""
+    terms = cover.terms
+    if terms.status != ACTIVE:
         return 0
     loan = marketplace.lock_loan(session, loan_id)
     if loan.status != marketplace.DISBURSED:
         if loan.status == marketplace.SETTLED:
-            agreement.status = CLOSED
+            terms.status = CLOSED
         return 0
     unpaid = servicing.unpaid_installments(session, loan.id)
     overdue = [row for row in unpaid if row.due_date < on]
     if not overdue:
         return 0
     dpd = (on - overdue[0].due_date).days
-    if dpd >= agreement.accelerate_dpd:
+    if dpd >= terms.accelerate_dpd:
         _compensate(
             session,
             loan,
-            agreement,
+            cover,
             [r.number for r in unpaid],
             on=on,
             custodian=custodian,
             acceleration=True,
         )
-        agreement.status = ACCELERATED
+        terms.status = ACCELERATED
         session.flush()
         return 1
     done = set(
@@ -256,10 +277,8 @@ def compensate_due(session: Session, loan_id: int, on: date, custodian: Custodia
     )
     made = 0
     for row in overdue:
-        if (on - row.due_date).days >= agreement.trigger_dpd and row.number not in done:
-            _compensate(
-                session, loan, agreement, [row.number], on=on, custodian=custodian, acceleration=False
-            )
+        if (on - row.due_date).days >= terms.trigger_dpd and row.number not in done:
+            _compensate(session, loan, cover, [row.number], on=on, custodian=custodian, acceleration=False)
             made += 1
     return made
 
@@ -267,7 +286,7 @@ def compensate_due(session: Session, loan_id: int, on: date, custodian: Custodia
 def _compensate(
     session: Session,
     loan: Loan,
-    agreement: GuaranteeAgreement,
+    cover: Cover,
     numbers: list[int],
     *,
     on: date,
@@ -280,8 +299,8 @@ def _compensate(
         session,
         loan.id,
         numbers,
-        payer_id=agreement.guarantor_id,
-        cover_interest=agreement.coverage == PRINCIPAL_INTEREST,
+        payer_id=cover.payer_id,
+        cover_interest=cover.terms.coverage == PRINCIPAL_INTEREST,
         take_future_interest=acceleration,
         on=on,
         custodian=custodian,
@@ -289,8 +308,8 @@ def _compensate(
     )
     record = Compensation(
         loan_id=loan.id,
-        agreement_id=agreement.id,
-        payer_id=agreement.guarantor_id,
+        agreement_id=cover.agreement_id,
+        payer_id=cover.payer_id,
         kind=kind,
         installment_number=number,
         business_date=on,
@@ -318,7 +337,7 @@ def _compensate(
         object_id=loan.id,
         details=details,
     )
-    _notify(session, loan, agreement.guarantor_id, outcome.paid, outcome.shortfall)
+    _notify(session, loan, cover.payer_id, outcome.paid, outcome.shortfall)
     return record
 
 

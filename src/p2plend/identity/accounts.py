@@ -1,5 +1,6 @@
 """Accounts: registration (注册), staff and partner organisations, roles, status, profiles."""
 
+import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -214,6 +215,29 @@ def create_partner(
         roles=[r.value for r in wanted],
         uscc_masked=pii.mask_id_number(code),
     )
+    return user
+
+
+def create_platform_account(
+    session: Session, *, actor_id: int | None, phone: str, name: str, uscc: str, purpose: str
+) -> User:
+    """An account the platform itself owns (the risk reserve's 专户): an organisation under the
+    platform's own name and credit code, with no role and a password nobody is told, so it holds
+    money and claims but never signs in."""
+    records.require_actor(session, actor_id, Permission.STAFF_USERS_MANAGE)
+    e164 = normalise_phone(phone)
+    org_name = normalise_organisation_name(name)
+    code = normalise_uscc(uscc)
+    user = records.insert_user(
+        session,
+        kind="organisation",
+        e164=e164,
+        password=secrets.token_urlsafe(32) + "Aa1",
+        display_name=f"{org_name}（{purpose}）",
+        created_by=actor_id,
+    )
+    kyc.store_real_name(session, user, name=org_name, number=code, document_type="uscc", birth_date=None)
+    events.record(session, "platform_account.created", actor_id=actor_id, object_id=user.id, purpose=purpose)
     return user
 
 

@@ -71,6 +71,8 @@ class Permission(StrEnum):
     STAFF_DISCLOSURE_MANAGE = "staff:disclosure:manage"
     STAFF_AML_REVIEW = "staff:aml:review"
     STAFF_WRITE_OFF_APPROVE = "staff:write_off:approve"
+    # Opening and switching the platform risk reserve (风险备付金), which the compliance report flags.
+    STAFF_RISK_RESERVE_MANAGE = "staff:risk_reserve:manage"
 
     @property
     def is_staff(self) -> bool:
@@ -131,6 +133,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             P.STAFF_AUDIT_READ,
             P.STAFF_LEDGER_READ,
             P.STAFF_REPORTS_READ,
+            P.STAFF_RISK_RESERVE_MANAGE,
         }
     ),
 }

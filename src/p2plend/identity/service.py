@@ -16,6 +16,7 @@ from p2plend.identity.accounts import (
     add_role,
     change_password,
     create_partner,
+    create_platform_account,
     create_staff,
     list_users,
     locales_of,
@@ -56,6 +57,7 @@ from p2plend.identity.kyc import (
 from p2plend.identity.models import User
 from p2plend.identity.permissions import Permission, Role
 from p2plend.identity.pii import mask_id_number, mask_name
+from p2plend.identity.records import require_actor
 from p2plend.identity.sms import SmsCodeSent
 from p2plend.identity.totp import (
     TotpEnrollment,
@@ -93,6 +95,7 @@ __all__ = [
     "change_password",
     "confirm_totp_enrollment",
     "create_partner",
+    "create_platform_account",
     "create_staff",
     "document_index",
     "document_index_of",
@@ -108,6 +111,7 @@ __all__ = [
     "region_codes",
     "register",
     "remove_role",
+    "require_actor",
     "require_permission",
     "reset_password",
     "reset_totp",

@@ -24,6 +24,7 @@ class Loan(Base):
         # The database itself refuses over-funding (R44), whatever the code does.
         CheckConstraint("funded >= 0 AND funded <= amount", name="funded_within_amount"),
         CheckConstraint("principal_outstanding >= 0", name="outstanding_non_negative"),
+        CheckConstraint("repayment_order IN ('components', 'installments')", name="repayment_order_known"),
         Index("ix_loans_status_deadline", "status", "deadline"),
     )
 
@@ -49,6 +50,8 @@ class Loan(Base):
     monthly_fee_rate: Mapped[Decimal] = mapped_column(Rate)  # of principal, with each installment
     investor_fee_rate: Mapped[Decimal] = mapped_column(Rate)  # of interest received, per holder
     prepayment_fee_rate: Mapped[Decimal] = mapped_column(Rate)  # of principal repaid early
+    # How a payment short of what is due is applied (servicing.RepaymentOrder), from the product.
+    repayment_order: Mapped[str] = mapped_column(String(16), default="components")
     # 罚息利率 per year on overdue principal, fixed by the contract within the 4 × LPR cap.
     penalty_rate: Mapped[Decimal] = mapped_column(Rate)
     late_fee: Mapped[int] = mapped_column(BigInteger, default=0)  # 逾期管理费 per overdue installment

@@ -116,6 +116,11 @@ class LoanTermsOut(BaseModel):
     monthly_management_fee_rate: RateText = Field(description="账户管理费: of principal, per installment")
     investor_management_fee_rate: RateText = Field(description="利息管理费: of interest each holder receives")
     prepayment_fee_rate: RateText = Field(description="Of principal repaid early, to the holders")
+    repayment_order: str = Field(
+        description="How a partial payment is applied: components (R32: fees, penalty, interest, "
+        "principal across every overdue installment) or installments (each overdue installment whole, "
+        "oldest first)"
+    )
     day_basis: int
     funding_days: int
     max_share: RateText = Field(description="The most of the amount one investor may lend")
@@ -129,6 +134,7 @@ class LoanTermsOut(BaseModel):
             monthly_management_fee_rate=rate_text(loan.monthly_fee_rate),
             investor_management_fee_rate=rate_text(loan.investor_fee_rate),
             prepayment_fee_rate=rate_text(loan.prepayment_fee_rate),
+            repayment_order=loan.repayment_order,
             day_basis=loan.day_basis,
             funding_days=loan.funding_days,
             max_share=rate_text(loan.max_share),

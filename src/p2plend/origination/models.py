@@ -80,6 +80,7 @@ class ProductVersion(Base):
     monthly_fee_rate: Mapped[Decimal] = mapped_column(Rate)  # 账户管理费, of principal per month
     investor_fee_rate: Mapped[Decimal] = mapped_column(Rate)  # 利息管理费, of interest received
     prepayment_fee_rate: Mapped[Decimal] = mapped_column(Rate)  # of principal repaid early
+    repayment_order: Mapped[str] = mapped_column(String(16), default="components")  # RepaymentOrder
     funding_days: Mapped[int] = mapped_column(Integer)
     min_bid: Mapped[int] = mapped_column(BigInteger)
     bid_step: Mapped[int] = mapped_column(BigInteger)

@@ -27,6 +27,7 @@ from p2plend.origination.lpr import plain
 from p2plend.origination.models import Product, ProductGradeTerms, ProductVersion
 from p2plend.origination.vocabulary import DEFAULT_RISK_CLASS, GRADES, MORTGAGE, PRODUCT_KINDS, RISK_CLASSES
 from p2plend.schedules.service import Method
+from p2plend.servicing.service import RepaymentOrder
 
 MAX_SERVICE_FEE = Decimal("0.03")  # DOMAIN.md §4: 0–3 % of principal
 MAX_MONTHLY_FEE = Decimal("0.01")
@@ -69,6 +70,7 @@ class ProductTerms:
     monthly_fee_rate: Decimal = Decimal(0)
     investor_fee_rate: Decimal = Decimal("0.10")
     prepayment_fee_rate: Decimal = Decimal(0)
+    repayment_order: RepaymentOrder = RepaymentOrder.COMPONENTS  # [D] R32
     funding_days: int = 7
     min_bid: int = 10_000
     bid_step: int = 10_000
@@ -328,6 +330,7 @@ def _insert_version(
         monthly_fee_rate=terms.monthly_fee_rate,
         investor_fee_rate=terms.investor_fee_rate,
         prepayment_fee_rate=terms.prepayment_fee_rate,
+        repayment_order=terms.repayment_order.value,
         funding_days=terms.funding_days,
         min_bid=terms.min_bid,
         bid_step=terms.bid_step,
@@ -394,6 +397,7 @@ def _terms_of(session: Session, version: ProductVersion) -> ProductTerms:
         monthly_fee_rate=plain(version.monthly_fee_rate),
         investor_fee_rate=plain(version.investor_fee_rate),
         prepayment_fee_rate=plain(version.prepayment_fee_rate),
+        repayment_order=RepaymentOrder(version.repayment_order),
         funding_days=version.funding_days,
         min_bid=version.min_bid,
         bid_step=version.bid_step,

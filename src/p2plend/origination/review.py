@@ -321,6 +321,7 @@ def listing_of(
         monthly_fee_rate=terms.monthly_fee_rate,
         investor_fee_rate=terms.investor_fee_rate,
         prepayment_fee_rate=terms.prepayment_fee_rate,
+        repayment_order=terms.repayment_order.value,
         penalty_rate=delinquency.capped_penalty_rate(
             application.annual_rate, delinquency.PENALTY_MULTIPLIER, application.lpr_rate
         ),

@@ -25,6 +25,7 @@ from p2plend.origination.products import GradeTerms, ProductTerms, ProductView, 
 from p2plend.origination.service import ApplicationDetail
 from p2plend.origination.vocabulary import CONFIDENTIAL_REASONS
 from p2plend.schedules.service import Method
+from p2plend.servicing.service import RepaymentOrder
 
 Yuan = Annotated[str, Field(pattern=r"^-?[0-9]+\.[0-9]{2}$", examples=["1234.56"])]
 RateText = Annotated[str, Field(examples=["0.0725"], description="A decimal fraction: 0.0725 is 7.25 %.")]
@@ -113,6 +114,10 @@ class TermsBody(BaseModel):
     monthly_fee_rate: RateText = "0"
     investor_fee_rate: RateText = "0.10"
     prepayment_fee_rate: RateText = "0"
+    repayment_order: RepaymentOrder = Field(
+        default=RepaymentOrder.COMPONENTS,
+        description="components (R32, the default) or installments: how a partial payment is applied",
+    )
     funding_days: StrictInt = 7
     min_bid: Yuan = "100.00"
     bid_step: Yuan = "100.00"
@@ -162,6 +167,7 @@ class TermsBody(BaseModel):
             monthly_fee_rate=Decimal(self.monthly_fee_rate),
             investor_fee_rate=Decimal(self.investor_fee_rate),
             prepayment_fee_rate=Decimal(self.prepayment_fee_rate),
+            repayment_order=self.repayment_order,
             funding_days=self.funding_days,
             min_bid=parse_amount(self.min_bid),
             bid_step=parse_amount(self.bid_step),
@@ -197,6 +203,7 @@ class TermsBody(BaseModel):
             monthly_fee_rate=str(plain(t.monthly_fee_rate)),
             investor_fee_rate=str(plain(t.investor_fee_rate)),
             prepayment_fee_rate=str(plain(t.prepayment_fee_rate)),
+            repayment_order=t.repayment_order,
             funding_days=t.funding_days,
             min_bid=yuan_str(t.min_bid),
             bid_step=yuan_str(t.bid_step),

@@ -24,6 +24,7 @@ from p2plend.money import parse_amount, yuan_str
 from p2plend.origination import service as origination
 from p2plend.origination import vocabulary as words
 from p2plend.schedules.service import Method
+from p2plend.servicing.service import RepaymentOrder
 from p2plend.web.auth import ActingUser, CurrentUser, StaffUser
 from p2plend.web.forms import FormErrors, acting
 from p2plend.web.i18n import Locale, error_message, translate
@@ -154,6 +155,13 @@ def _percent(form: Mapping[str, str], name: str, *, optional: bool = False) -> D
     if not _PERCENT.match(raw):
         raise BadField(name, "origination.form.bad_percent")
     return Decimal(raw) / HUNDRED
+
+
+def _repayment_order(form: Mapping[str, str]) -> RepaymentOrder:
+    try:
+        return RepaymentOrder(_text(form, "repayment_order") or RepaymentOrder.COMPONENTS)
+    except ValueError:
+        raise BadField("repayment_order", "origination.form.bad_choice") from None
 
 
 def _rate(form: Mapping[str, str], name: str) -> Decimal:
@@ -491,6 +499,7 @@ def terms_form_values(terms: origination.ProductTerms) -> dict[str, str]:
         "monthly_fee_rate": percent_text(terms.monthly_fee_rate),
         "investor_fee_rate": percent_text(terms.investor_fee_rate),
         "prepayment_fee_rate": percent_text(terms.prepayment_fee_rate),
+        "repayment_order": terms.repayment_order.value,
         "funding_days": str(terms.funding_days),
         "min_bid": yuan_str(terms.min_bid),
         "bid_step": yuan_str(terms.bid_step),
@@ -546,6 +555,7 @@ def terms_from_form(form: Mapping[str, str]) -> origination.ProductTerms:
         monthly_fee_rate=_rate(form, "monthly_fee_rate"),
         investor_fee_rate=_rate(form, "investor_fee_rate"),
         prepayment_fee_rate=_rate(form, "prepayment_fee_rate"),
+        repayment_order=_repayment_order(form),
         funding_days=_whole(form, "funding_days"),
         min_bid=_amount(form, "min_bid"),
         bid_step=_amount(form, "bid_step"),
