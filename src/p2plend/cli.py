@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from p2plend import migrate
 from p2plend.audit import service as audit
+from p2plend.autobid import service as autobid
 from p2plend.collections import service as collections
 from p2plend.config import get_settings
 from p2plend.custody import service as custody
@@ -85,6 +86,25 @@ guarantee_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(guarantee_app, name="guarantee")
+autobid_app = typer.Typer(
+    help="Auto-bid (自动投标): the queue, and running it again for an open listing.", no_args_is_help=True
+)
+app.add_typer(autobid_app, name="autobid")
+reserve_app = typer.Typer(
+    help="The platform risk reserve (风险备付金): off by default; on, the compliance report flags it.",
+    no_args_is_help=True,
+)
+app.add_typer(reserve_app, name="reserve")
+compliance_app = typer.Typer(help="The compliance report (合规检查).", no_args_is_help=True)
+app.add_typer(compliance_app, name="compliance")
+transfers_app = typer.Typer(
+    help="The debt-transfer market (债权转让): listings, and closing stale ones.", no_args_is_help=True
+)
+app.add_typer(transfers_app, name="transfers")
+portfolio_app = typer.Typer(
+    help="Investors' portfolios (分散投资): concentration, for staff support.", no_args_is_help=True
+)
+app.add_typer(portfolio_app, name="portfolio")
 
 # Soft wrap: reports are read by people and by scripts; a narrow or piped terminal must
 # neither wrap nor cut a line (an amount cut to "¥1,…" would be worse than useless).
@@ -615,8 +635,10 @@ LoanIdArgument = Annotated[int, typer.Argument(min=1, help="The loan's id (`p2pl
 def loans_open(loan_id: LoanIdArgument, officer: Officer) -> None:
     """发布: a pending listing takes bids from now until its funding deadline."""
     with business_act() as session:
-        loan = marketplace.open_listing(session, loan_id, actor_id=_listing_manager(session, officer))
+        loan = autobid.open_listing(session, loan_id, actor_id=_listing_manager(session, officer))
         line = f"loan {loan.id} open for bids until {_beijing(loan.deadline)} (Beijing time)"
+        if loan.funded:
+            line += f"; auto-bids took {format_cny(loan.funded)}"
     console.print(line, markup=False, highlight=False)
 
 
@@ -643,7 +665,7 @@ def loans_disburse(loan_id: LoanIdArgument, officer: Officer) -> None:
     platform; holdings record the claims and the schedule is fixed, in one transaction.
     """
     with custodian_bank() as (factory, bank), business_act(factory) as session:
-        loan = servicing.disburse_loan(session, loan_id, bank, actor_id=_listing_manager(session, officer))
+        loan = autobid.disburse_loan(session, loan_id, bank, actor_id=_listing_manager(session, officer))
         holders = len(marketplace.holdings_of_loan(session, loan.id))
         rows = servicing.schedule(session, loan.id)
         line = (
@@ -813,7 +835,7 @@ def guarantee_compensations(
                 (
                     row.business_date.isoformat(),
                     f"loan:{row.loan_id}",
-                    f"user:{row.payer_id}" if row.payer_id is not None else "reserve",
+                    "risk-reserve" if row.agreement_id is None else f"user:{row.payer_id}",
                     "acceleration" if row.kind == "acceleration" else f"installment {row.installment_number}",
                     format_cny(row.due),
                     format_cny(row.paid),
@@ -840,6 +862,175 @@ def guarantee_compensations(
         f"shortfall {format_cny(sum(r.shortfall for r in rows))}",
         markup=False,
         highlight=False,
+    )
+
+
+# --- 风险备付金 and 合规检查: the platform risk reserve and the compliance report ------------------------
+
+
+@reserve_app.command("status")
+def reserve_status() -> None:
+    """The reserve's settings and position: on or off (and since when), its terms, its balance,
+    the loans it covers, what it received, paid, lacked and recovered; FLAGGED when the
+    compliance report flags it (R37)."""
+    from p2plend.guarantee import reserve
+
+    with business_act() as session:
+        position = reserve.position(session)
+    terms = position.settings
+    state = "on" if terms.enabled else "off"
+    since = f" since {terms.enabled_since.isoformat()}" if terms.enabled and terms.enabled_since else ""
+    lines = [
+        f"risk reserve: {state}{since}{'  FLAGGED (R37)' if position.flagged else ''}",
+        f"account: {'user:' + str(terms.holder_id) if terms.holder_id is not None else 'not opened'}",
+        f"terms: coverage {terms.coverage}, trigger DPD {terms.trigger_dpd}, accelerate DPD "
+        f"{terms.accelerate_dpd}, contribution {_percent(terms.contribution_rate)} of principal",
+        f"balance {format_cny(position.available)}  loans covered {position.loans}  "
+        f"covered principal {format_cny(position.covered_principal)}",
+        f"contributions {format_cny(position.contributions)}  "
+        f"compensated {format_cny(position.compensated)}  shortfall {format_cny(position.shortfall)}  "
+        f"recovered {format_cny(position.recovered)}",
+    ]
+    for line in lines:
+        console.print(line, markup=False, highlight=False)
+
+
+@reserve_app.command("open")
+def reserve_open(
+    phone: Annotated[str, typer.Option(help="Contact phone of the reserve's custody sub-account.")],
+) -> None:
+    """Open the reserve's own account and custody sub-account, under the platform's name and
+    credit code (once). The reserve stays off. Exit 2 on bad input, 1 when already open."""
+    from p2plend.guarantee import reserve
+
+    with custodian_bank() as (factory, bank), business_act(factory) as session:
+        try:
+            opened = reserve.open_account(session, bank, phone=phone, actor_id=None)
+        except InvalidInput as exc:
+            raise _refuse_input(exc) from exc
+    console.print(f"risk reserve account opened: user:{opened.holder_id}; the reserve is off", markup=False)
+
+
+@reserve_app.command("set")
+def reserve_set(
+    *,
+    enabled: Annotated[bool, typer.Option("--on/--off", help="Switch it on (the report flags it) or off.")],
+    coverage: Annotated[
+        str, typer.Option(help="principal, or principal_interest (本息).")
+    ] = "principal_interest",
+    trigger_dpd: Annotated[
+        int, typer.Option("--trigger-dpd", help="Pay an overdue installment on this DPD.")
+    ] = 2,
+    accelerate_dpd: Annotated[
+        int, typer.Option("--accelerate-dpd", help="Pay all that remains on this DPD (after the trigger).")
+    ] = 90,
+    contribution_rate: Annotated[
+        str,
+        typer.Option(
+            "--contribution-rate", help='Of each covered loan\'s principal, from fee income: "0.01" is 1 %.'
+        ),
+    ] = "0.01",
+) -> None:
+    """Switch the reserve on or off and set the terms loans covered from now on copy (audited;
+    the console acts). On: loans disbursed from today without a guarantor are covered, and the
+    compliance report flags the platform. Exit 2 on bad input (risk_reserve_not_open,
+    invalid_risk_reserve_terms)."""
+    from p2plend.guarantee import reserve
+    from p2plend.guarantee.schemas import read_reserve_terms
+
+    with business_act() as session:
+        try:
+            typed = read_reserve_terms(
+                coverage=coverage,
+                trigger_dpd=trigger_dpd,
+                accelerate_dpd=accelerate_dpd,
+                contribution_rate=contribution_rate,
+            )
+            saved = reserve.configure(
+                session,
+                enabled=enabled,
+                coverage=typed.coverage,
+                trigger_dpd=typed.trigger_dpd,
+                accelerate_dpd=typed.accelerate_dpd,
+                contribution_rate=typed.fee_rate,
+                actor_id=None,
+            )
+        except InvalidInput as exc:
+            raise _refuse_input(exc) from exc
+    warning = "; the compliance report now flags the platform (R37)" if saved.enabled else ""
+    console.print(f"risk reserve {'on' if saved.enabled else 'off'}{warning}", markup=False, highlight=False)
+
+
+@compliance_app.command("report")
+def compliance_report() -> None:
+    """Every compliance check, clear or FLAGGED, with its figures. Exit 1 when any is flagged
+    (for monitoring), 0 when all are clear."""
+    from p2plend.compliance import service as compliance
+
+    with business_act() as session:
+        report = compliance.report(session)
+    console.print(f"compliance report as of {report.as_of.isoformat()}", markup=False)
+    for check in report.checks:
+        figures = "  ".join(f"{key}={value}" for key, value in check.figures.items())
+        console.print(
+            f"{'FLAGGED' if check.flagged else 'clear  '}  {check.code}: {check.message}  [{figures}]",
+            markup=False,
+            highlight=False,
+        )
+    console.print(f"{len(report.flagged)} of {len(report.checks)} checks flagged", markup=False)
+    if report.flagged:
+        raise typer.Exit(1)
+
+
+# --- 自动投标: the auto-bid queue ----------------------------------------------------------------------
+
+
+@autobid_app.command("queue")
+def autobid_queue(
+    limit: Annotated[int, typer.Option(min=1, max=500, help="How many of the first in line.")] = 50,
+) -> None:
+    """The queue: one line per investor first in line (place, investor, amount per bid, reserve,
+    total cap, available balance, valid until), then how many rules are on, expired and off."""
+    with business_act() as session:
+        overview = autobid.queue(session, limit=limit)
+    console.print(
+        "place  investor  per bid  reserve  total cap  available  valid until", markup=False, highlight=False
+    )
+    for e in overview.head:
+        per_bid = (
+            format_cny(e.fixed_amount)
+            if e.amount_mode == "fixed"
+            else f"{_percent(e.balance_share)} of balance"
+        )
+        _out(
+            "  ".join(
+                (
+                    str(e.rank),
+                    f"user:{e.investor_id}",
+                    per_bid,
+                    format_cny(e.reserve),
+                    format_cny(e.total_cap) if e.total_cap is not None else "none",
+                    format_cny(e.available),
+                    e.valid_until.isoformat(),
+                )
+            )
+        )
+    _out(f"{overview.enabled} rule(s) in the queue, {overview.expired} expired, {overview.off} off")
+
+
+@autobid_app.command("run")
+def autobid_run(
+    loan: Annotated[int, typer.Option("--loan", min=1, max=_MAX_ID, help="The open listing's id.")],
+    officer: Officer,
+) -> None:
+    """Run the queue again for an open listing (it also runs by itself when a listing is
+    published): investors already auto-bid on it are not served again. Audited under the officer."""
+    with business_act() as session:
+        result = autobid.allocate(session, loan, actor_id=_listing_manager(session, officer))
+    _out(
+        f"listing {result.loan_id}: {result.bids} auto-bid(s) for {format_cny(result.amount)}, "
+        f"{result.skips} skipped; auto-bids now {format_cny(result.auto_funded)} "
+        f"of at most {format_cny(result.auto_limit)}"
     )
 
 
@@ -1343,6 +1534,70 @@ def bench(
         console.print(line, markup=False, highlight=False)
 
 
+_TRANSFER_STATES = ("open", "sold", "cancelled", "expired")
+
+
+@transfers_app.command("list")
+def transfers_list(
+    status: Annotated[
+        str | None,
+        typer.Option(help="Only this status: " + ", ".join(_TRANSFER_STATES) + ".", show_default=False),
+    ] = None,
+    limit: Annotated[int, typer.Option(min=1, max=1000, help="At most this many, newest first.")] = 100,
+) -> None:
+    """债权转让: transfer listings, newest first — offered, sold, today's price of what remains
+    and the buyer's yield (XIRR), or why the listing closed."""
+    from p2plend.transfers import service as transfers
+
+    if status is not None and status not in _TRANSFER_STATES:
+        err_console.print(f"error: unknown status {status!r}; known: {', '.join(_TRANSFER_STATES)}")
+        raise typer.Exit(2)
+    with business_act() as session:
+        lines = []
+        for listing in transfers.listings_of(session, status=status, limit=limit):
+            view = transfers.view(session, listing)
+            rest = view.remaining_price
+            priced = (
+                f"price {format_cny(rest.price)} (V {format_cny(rest.value)}) "
+                f"yield {_percent(view.buyer_xirr) if view.buyer_xirr is not None else '-'}"
+                if rest is not None
+                else listing.close_reason or "-"
+            )
+            lines.append(
+                "  ".join(
+                    (
+                        f"transfer {listing.id}",
+                        f"loan {listing.loan_id}",
+                        f"holding {listing.holding_id}",
+                        listing.status,
+                        f"offered {format_cny(listing.principal)}",
+                        f"sold {format_cny(listing.sold)}",
+                        f"discount {_percent(Decimal(listing.discount_rate))}",
+                        priced,
+                    )
+                )
+            )
+    for line in lines:
+        console.print(line, markup=False, highlight=False)
+    console.print(f"{len(lines)} transfer listing(s)", markup=False, highlight=False)
+
+
+@transfers_app.command("expire")
+def transfers_expire() -> None:
+    """Close stale transfer listings now (R40): past their expiry (3 days [D]) as expired, those
+    of a loan now overdue as cancelled — what the batch's ``transfers`` step does. Exit 0."""
+    from p2plend import clock
+    from p2plend.transfers import service as transfers
+
+    with business_act() as session:
+        closed = transfers.close_stale_listings(session, clock.today())
+    console.print(
+        f"{closed.expired} transfer listing(s) expired, {closed.cancelled} cancelled (overdue)",
+        markup=False,
+        highlight=False,
+    )
+
+
 @app.command("serve")
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
@@ -1358,6 +1613,45 @@ def serve(
     import uvicorn
 
     uvicorn.run("p2plend.server:serve_app", factory=True, host=host, port=port, workers=workers)
+
+
+@portfolio_app.command("concentration")
+def portfolio_concentration(
+    user: Annotated[int, typer.Option("--user", min=1, max=_MAX_ID, help="The investor's user id.")],
+) -> None:
+    """An investor's concentration (集中度), as their 我的投资 page shows it: outstanding
+    principal, the largest loan, by grade, by borrower (user id and masked name) and the
+    borrowers above the warning line. Exit 1 for an unknown user."""
+    from p2plend.identity import service as identity
+    from p2plend.portfolio import service as portfolio
+
+    def pct(share: Decimal) -> str:
+        return f"{share * 100:.2f}%"
+
+    with business_act() as session:
+        identity.profile(session, user)  # user_not_found
+        c = portfolio.concentration(session, user)
+    _out(f"user:{user}  outstanding {format_cny(c.total)}  warning above {pct(c.threshold)}")
+    if c.largest_loan is None:
+        _out("nothing outstanding")
+        return
+    top = c.largest_loan
+    _out(
+        f"largest loan: loan:{top.loan_id} {top.title} ({top.grade}) {top.borrower_name_masked} "
+        f"{format_cny(top.amount)} {pct(top.share)}"
+    )
+    _out("by grade:")
+    for g in c.by_grade:
+        _out(f"  {g.grade}  {g.loans} loan(s)  {format_cny(g.amount)}  {pct(g.share)}")
+    _out("by borrower:")
+    for b in c.by_borrower:
+        loans = ",".join(str(i) for i in b.loan_ids)
+        flag = "  ABOVE" if b.above_threshold else ""
+        _out(
+            f"  user:{b.borrower_id} {b.borrower_name_masked}  loans {loans}  "
+            f"{format_cny(b.amount)}  {pct(b.share)}{flag}"
+        )
+    _out(f"{len(c.warnings)} borrower(s) above {pct(c.threshold)}")
 
 
 def main() -> None:

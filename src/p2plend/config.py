@@ -4,6 +4,7 @@ Secrets have development defaults so a newcomer's first command just works; outs
 development and test those defaults are refused at start-up.
 """
 
+from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -51,9 +52,18 @@ class Settings(BaseSettings):
         "C4": 100_000_000,
         "C5": None,
     }
+    # [D] 分散投资 (docs/portfolio.md): the portfolio page warns when one borrower's share of
+    # an investor's outstanding principal is above this (0.20: more than 20 %). DOMAIN.md sets
+    # no figure; 20 % is the market's usual "no more than a fifth in one name" rule of thumb.
+    portfolio_borrower_share_warning: Decimal = Decimal("0.20")
     deposit_order_valid_minutes: int = 30
     deposit_min_fen: int = 100  # [D] 1.00 yuan per deposit order
     deposit_max_fen: int = 500_000_000  # [D] 5,000,000.00 yuan per deposit order
+    # [D] 自动投标 (DOMAIN.md §10): one auto-bid takes at most this share of a listing (floored
+    # to the bid step, never below the minimum bid); auto-bids together fill at most this share
+    # of it, so manual bidders always get a chance.
+    autobid_bid_share: Decimal = Decimal("0.20")
+    autobid_listing_share: Decimal = Decimal("0.60")
 
     # [D] Borrowing caps on principal (DOMAIN.md §5, R4–R6), in fen: on this platform, and
     # including declared debt on other platforms; natural persons and legal persons.
@@ -61,6 +71,15 @@ class Settings(BaseSettings):
     borrowing_cap_person_total_fen: int = 100_000_000  # 1,000,000.00
     borrowing_cap_organisation_fen: int = 100_000_000  # 1,000,000.00
     borrowing_cap_organisation_total_fen: int = 500_000_000  # 5,000,000.00
+    # [D] Debt transfer (债权转让, DOMAIN.md §9, R38–R39): holding period, blackout before a
+    # due date, the largest discount, the seller's fee (none once held longer than the
+    # fee-free days) and how long a transfer listing stays open.
+    transfer_min_holding_days: int = 30
+    transfer_blackout_days: int = 3
+    transfer_max_discount: Decimal = Decimal("0.05")
+    transfer_fee_rate: Decimal = Decimal("0.005")
+    transfer_fee_free_after_days: int = 90
+    transfer_listing_days: int = 3
     # Loan applications' supporting documents (PDF, JPEG, PNG) live outside the database.
     documents_dir: Path = Path("var/documents")
     document_max_bytes: int = 10 * 1024 * 1024  # [D] 10 MB
@@ -74,7 +93,7 @@ class Settings(BaseSettings):
     custodian_failing_cards: list[str] = []
     # The platform's own fee sub-account at the custodian is opened under these.
     platform_legal_name: str = "p2plend 网络借贷信息中介有限公司"
-    platform_credit_code: str = "91110105MA01ABCD2X"
+    platform_credit_code: str = "91110105MA01ABCD26"
 
     log_json: bool = False
 

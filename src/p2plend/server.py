@@ -11,9 +11,11 @@ from p2plend import __version__, logs
 from p2plend.api.errors import install_error_handlers
 from p2plend.api.observability import install_observability
 from p2plend.api.routers import audit as audit_api
+from p2plend.api.routers import autobid as autobid_api
 from p2plend.api.routers import calculator as calculator_api
 from p2plend.api.routers import calendar as calendar_api
 from p2plend.api.routers import collections as collections_api
+from p2plend.api.routers import compliance as compliance_api
 from p2plend.api.routers import custody as custody_api
 from p2plend.api.routers import eod as eod_api
 from p2plend.api.routers import guarantee as guarantee_api
@@ -22,9 +24,11 @@ from p2plend.api.routers import loans as loans_api
 from p2plend.api.routers import marketplace as marketplace_api
 from p2plend.api.routers import notifications as notifications_api
 from p2plend.api.routers import origination as origination_api
+from p2plend.api.routers import portfolio as portfolio_api
 from p2plend.api.routers import sim_bank as sim_bank_api
 from p2plend.api.routers import statements as statements_api
 from p2plend.api.routers import suitability as suitability_api
+from p2plend.api.routers import transfers as transfers_api
 from p2plend.config import Settings, get_settings
 from p2plend.custody import service as custody
 from p2plend.custody.port import Custodian
@@ -150,10 +154,14 @@ def _api_routers(settings: Settings) -> list[APIRouter]:
         eod_api.router,
         collections_api.router,
         marketplace_api.router,
+        autobid_api.router,
         loans_api.router,
+        transfers_api.router,
         calculator_api.router,
         statements_api.router,
+        portfolio_api.router,
         guarantee_api.router,
+        compliance_api.router,
     ]
     if settings.environment != "production":
         routers.append(sim_bank_api.router)  # the simulated bank's own pages: demo and tests

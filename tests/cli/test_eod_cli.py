@@ -79,7 +79,8 @@ def test_catch_up_closes_every_missed_date_oldest_first_in_chunks(
     assert list(table) == ["2026-12-30", "2026-12-31", "2027-01-01"]  # oldest first
     per_loan = len([step for step in eod.STEPS if step.per_loan is not None])
     for row in table.values():
-        assert row["chunks"] == str(2 * per_loan + 1)  # a chunk per loan and step, + the figures
+        # A chunk per loan and per-loan step, + one per whole-day step (transfers, figures).
+        assert row["chunks"] == str(2 * per_loan + len(eod.STEPS) - per_loan)
         assert _steps(row)["classify"] == "2"
     assert out.rstrip().endswith("closed 3 date(s) through 2027-01-01")
     with session_factory() as session:

@@ -6,7 +6,10 @@ core-banking close of business):
 1. ``auto_debit``  代扣: what is due by the date, from the borrower's available balance;
 2. ``accrue``      罚息计提: penalty interest and late fees of overdue installments;
 3. ``classify``    overdue days, stage (M1…M7+) and five-tier classification, with history;
-4. ``compensate``  代偿: a guarantor pays the holders when its agreement's trigger is reached;
+   then ``transfers`` 债权转让: open transfer listings of overdue loans cancelled, those past
+   their expiry closed (R40);
+4. ``compensate``  代偿: a guarantor pays the holders when its agreement's trigger is reached
+   (or, only if an operator switched it on, the risk reserve under its coverage);
 5. ``collections`` 催收: cases opened, escalated and closed; strategies' automatic reminders;
 6. ``remind``      reminders and overdue notices to borrowers, repayment notices to holders;
 7. ``figures``     the day's platform figures, for disclosure.
@@ -45,10 +48,12 @@ from p2plend.collections import service as collections
 from p2plend.custody.port import Custodian
 from p2plend.db import transaction
 from p2plend.errors import InvalidInput
+from p2plend.guarantee import reserve
 from p2plend.guarantee import service as guarantee
 from p2plend.jobs.models import EodChunk, EodRun
 from p2plend.servicing import end_of_day
 from p2plend.servicing import service as servicing
+from p2plend.transfers import service as transfers
 
 DEFAULT_CHUNK_SIZE = 200  # loans per chunk: small enough to share, big enough to amortise
 POLL_SECONDS = 0.05  # waiting for another worker's chunk to finish
@@ -84,7 +89,13 @@ def _classify(session: Session, loan_id: int, on: date, _custodian: Custodian) -
 
 
 def _compensate(session: Session, loan_id: int, on: date, custodian: Custodian) -> int:
-    return guarantee.compensate_due(session, loan_id, on, custodian)
+    if guarantee.agreement_of(session, loan_id) is not None:
+        return guarantee.compensate_due(session, loan_id, on, custodian)
+    return reserve.compensate_due(session, loan_id, on, custodian)
+
+
+def _loans_under_cover(session: Session) -> list[int]:
+    return guarantee.loans_under_active_agreements(session) + reserve.loans_under_coverage(session)
 
 
 def _collections(session: Session, loan_id: int, on: date, _custodian: Custodian) -> int:
@@ -100,11 +111,16 @@ def _figures(session: Session, on: date) -> int:
     return 1
 
 
+def _transfers(session: Session, on: date) -> int:
+    return transfers.close_stale_listings(session, on).total
+
+
 STEPS: tuple[Step, ...] = (
     Step("auto_debit", "自动代扣", _auto_debit),
     Step("accrue", "罚息计提", _accrue),
     Step("classify", "逾期分级", _classify),
-    Step("compensate", "担保代偿", _compensate, also=guarantee.loans_under_active_agreements),
+    Step("transfers", "债权转让", None, _transfers),
+    Step("compensate", "担保代偿", _compensate, also=_loans_under_cover),
     Step("collections", "催收分案", _collections, also=collections.loans_with_open_cases),
     Step("remind", "提醒通知", _remind),
     Step("figures", "日终数据", None, _figures),

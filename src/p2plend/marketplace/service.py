@@ -112,6 +112,7 @@ class NewListing:
     guarantor_id: int | None = None
     late_fee: int = 0  # 逾期管理费 per overdue installment past grace
     guarantee_fee_rate: Decimal = Decimal(0)  # 担保费 to the guarantor at disbursement, of principal
+    repayment_order: str = "components"  # servicing.RepaymentOrder, from the product version
 
 
 # --- listing -----------------------------------------------------------------------------
@@ -151,6 +152,7 @@ def create_listing(session: Session, new: NewListing, *, actor_id: int | None) -
         monthly_fee_rate=new.monthly_fee_rate,
         investor_fee_rate=new.investor_fee_rate,
         prepayment_fee_rate=new.prepayment_fee_rate,
+        repayment_order=new.repayment_order,
         penalty_rate=new.penalty_rate,
         late_fee=new.late_fee,
         guarantee_fee_rate=new.guarantee_fee_rate,

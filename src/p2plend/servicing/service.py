@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
+from enum import StrEnum
 
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
@@ -23,6 +24,7 @@ from p2plend.custody import service as custody
 from p2plend.custody.port import Custodian, TransferLeg
 from p2plend.ledger import service as ledger
 from p2plend.marketplace import service as marketplace
+from p2plend.marketplace import transfer_listings
 from p2plend.marketplace.models import Holding, Loan
 from p2plend.money import allocate, fen_times_rate, round_fen, yuan_str
 from p2plend.schedules.service import (
@@ -327,7 +329,7 @@ def _take_payment(
     custodian: Custodian,
     idempotency_key: str | None,
 ) -> Repayment:
-    paid, takes = _apply(rows, amount, on)
+    paid, takes = _apply(rows, amount, on, RepaymentOrder(loan.repayment_order))
     for row in rows:
         if row.owed == 0:
             row.status, row.paid_on = PAID, on
@@ -353,8 +355,17 @@ def _repayment_details(
     return details
 
 
-# Where a part payment goes (R32): fees and late fees, penalty, interest, principal of the
-# overdue installments, each component oldest installment first; then the current one.
+class RepaymentOrder(StrEnum):
+    """Where a payment short of what is due goes; the product sets it, the loan keeps it."""
+
+    # R32 [D]: fees and late fees, then penalty, then interest, then principal across every
+    # overdue installment (each component oldest installment first); the current one last.
+    COMPONENTS = "components"
+    # Each overdue installment whole (fees, late fee, penalty, interest, principal) before the
+    # next, oldest first; the current one last.
+    INSTALLMENTS = "installments"
+
+
 _OVERDUE_ORDER = ("fee", "late_fee", "penalty", "interest", "principal")
 _CURRENT_ORDER = ("fee", "interest", "principal")
 
@@ -362,13 +373,17 @@ _CURRENT_ORDER = ("fee", "interest", "principal")
 _Take = tuple[ScheduledInstallment, str, int]  # (installment, component, amount applied)
 
 
-def _apply(rows: list[ScheduledInstallment], amount: int, today: date) -> tuple[dict[str, int], list[_Take]]:
-    """Apply ``amount`` in R32's order; the totals by component and each amount applied."""
+def _apply(
+    rows: list[ScheduledInstallment], amount: int, today: date, order_of: RepaymentOrder
+) -> tuple[dict[str, int], list[_Take]]:
+    """Apply ``amount`` in the loan's order; the totals by component and each amount applied."""
     overdue = [r for r in rows if r.due_date < today]
     current = [r for r in rows if r.due_date >= today]
-    order = [(r, part) for part in _OVERDUE_ORDER for r in overdue] + [
-        (r, part) for r in current for part in _CURRENT_ORDER
-    ]
+    if order_of is RepaymentOrder.COMPONENTS:
+        order = [(r, part) for part in _OVERDUE_ORDER for r in overdue]
+    else:
+        order = [(r, part) for r in overdue for part in _OVERDUE_ORDER]
+    order += [(r, part) for r in current for part in _CURRENT_ORDER]
     paid = dict.fromkeys(_OVERDUE_ORDER, 0)
     takes: list[_Take] = []
     left = amount
@@ -566,7 +581,16 @@ def _record(
     )
     session.add(repayment)
     session.flush()
+    # R40: any money moving on the loan closes its open debt-transfer listings (their price
+    # assumed the holdings and the period as they were).
+    transfer_listings.cancel_transfer_listings(session, loan.id, _transfer_cancel_reason(kind))
     return repayment
+
+
+def _transfer_cancel_reason(kind: str) -> str:
+    if kind.startswith("early_"):
+        return transfer_listings.PREPAYMENT
+    return transfer_listings.COMPENSATION if kind == "compensation" else transfer_listings.PAYMENT
 
 
 # --- distribution ------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from p2plend import clock
 from p2plend.marketplace import service as marketplace
+from p2plend.marketplace import transfer_listings
 from p2plend.marketplace.models import Holding, Loan
 from p2plend.money import allocate, fen_times_rate
 from p2plend.servicing import service as servicing
@@ -183,9 +184,17 @@ def _cash_flows(session: Session, holding: Holding, today: date) -> list[tuple[d
     """The holder's money out (the principal lent) and in (every net receipt); a live
     holding's outstanding principal counts as received today, so the return is realised
     on what has actually happened, not on promises."""
-    flows = [(clock.business_date_of(holding.acquired_at), -holding.principal_acquired)]
+    # A claim bought on the transfer market cost its price; a part sold brought its net.
+    bought = transfer_listings.purchase_of(session, holding.id)
+    if bought is not None:
+        flows = [(bought.business_date, -bought.price)]
+    else:
+        flows = [(clock.business_date_of(holding.acquired_at), -holding.principal_acquired)]
     for d in session.scalars(select(Distribution).where(Distribution.holding_id == holding.id)).all():
         flows.append((d.business_date, d.net))
+    flows.extend(
+        (sale.business_date, sale.seller_net) for sale in transfer_listings.sales_from(session, holding.id)
+    )
     if holding.principal_outstanding:
         flows.append((today, holding.principal_outstanding))
     return flows

@@ -847,6 +847,16 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "origination.terms.monthly_fee_rate": ("账户管理费（月）", "Monthly management fee"),
     "origination.terms.investor_fee_rate": ("利息管理费", "Investor management fee"),
     "origination.terms.prepayment_fee_rate": ("提前还款费", "Prepayment fee"),
+    "origination.terms.repayment_order": ("部分还款冲抵顺序", "Order a part payment is applied in"),
+    "repayment_order.components": (
+        "按费用、罚息、利息、本金依次冲抵全部逾期期次",
+        "Fees, penalty, interest, then principal across all overdue installments",
+    ),
+    "repayment_order.installments": (
+        "逐期冲抵，先还清最早一期",
+        "Installment by installment, the oldest paid off first",
+    ),
+    "origination.form.bad_choice": ("请从列表中选择。", "Choose one of the listed options."),
     "origination.terms.funding_days": ("募集期（天）", "Funding window (days)"),
     "origination.terms.min_bid": ("起投金额（元）", "Minimum bid (yuan)"),
     "origination.terms.bid_step": ("递增金额（元）", "Bid step (yuan)"),
@@ -1405,8 +1415,315 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "lending.source.auto_bid": ("自动投标", "Auto-bid"),
     "lending.source.transfer": ("债权转让", "Transfer"),
     "lending.source.compensation": ("代偿", "Compensation"),
+    # --- debt transfer (债权转让) ----------------------------------------------------------------
+    "nav.transfers": ("债权转让", "Transfers"),
+    "transfers.market.title": ("债权转让", "Debt transfers"),
+    "transfers.market.intro": (
+        "出借人转让所持债权：价格 = 债权价值（剩余本金 + 当期应计利息）×（1 − 折让率），折让率 0–5%，"
+        "不溢价。购买后，下一期回款的全部份额归您所有。",
+        "Lenders sell the claims they hold: price = value (remaining principal + interest accrued in "
+        "the current period) × (1 − discount), a discount of 0–5 %, never a premium. Once you buy, the "
+        "whole share of the next installment is yours.",
+    ),
+    "transfers.market.view": ("查看详情", "View"),
+    "transfers.market.empty": ("暂无转让中的债权。", "No claim is offered right now."),
+    "transfers.market.back": ("返回债权转让", "Back to debt transfers"),
+    "transfers.status.open": ("转让中", "Open"),
+    "transfers.status.sold": ("已售罄", "Sold"),
+    "transfers.status.cancelled": ("已撤销", "Cancelled"),
+    "transfers.status.expired": ("已过期", "Expired"),
+    "transfers.reason.payment": ("借款人还款，自动撤销", "Cancelled by a payment on the loan"),
+    "transfers.reason.prepayment": ("借款人提前还款，自动撤销", "Cancelled by a prepayment"),
+    "transfers.reason.compensation": ("担保代偿，自动撤销", "Cancelled by a compensation"),
+    "transfers.reason.overdue": ("借款逾期，自动撤销", "Cancelled: the loan is overdue"),
+    "transfers.reason.expired": ("挂牌期满", "Listing period ended"),
+    "transfers.reason.seller": ("转让人撤销", "Withdrawn by the seller"),
+    "transfers.reason.ineligible": ("借款已不在还款中", "The loan is no longer being repaid"),
+    "transfers.field.yield": ("预期年化收益（XIRR）", "Yield to maturity (XIRR)"),
+    "transfers.field.price": ("转让价格", "Price"),
+    "transfers.field.remaining": ("可购本金", "Principal on offer"),
+    "transfers.field.value": ("债权价值", "Value"),
+    "transfers.field.discount": ("折让", "Discount"),
+    "transfers.field.next_due": ("下一还款日", "Next due date"),
+    "transfers.field.expires": ("挂牌截止", "Listed until"),
+    "transfers.field.offered": ("转让本金", "Principal"),
+    "transfers.field.sold": ("已售本金", "Sold"),
+    "transfers.field.accrued": ("应计利息", "Accrued interest"),
+    "transfers.field.period": ("计息期", "Interest period"),
+    "transfers.field.reason": ("结束原因", "Closed because"),
+    "transfers.field.fee": ("转让手续费", "Transfer fee"),
+    "transfers.field.seller_net": ("转让人实收", "Seller receives"),
+    "transfers.field.date": ("日期", "Date"),
+    "transfers.period_value": ("第 {n} 期（{start} 至 {end}）", "Installment {n} ({start} to {end})"),
+    "transfers.yield_note": (
+        "预期收益按借款人还款计划、扣除利息管理费后测算，假设每期按时还款；平台不承诺本金和收益。",
+        "The yield is projected from the borrower's schedule, net of the investor fee, as if every "
+        "installment is paid on time; the platform promises neither principal nor return.",
+    ),
+    "transfers.listing.title": ("转让债权", "Claim for sale"),
+    "transfers.listing.loan_link": ("查看原借款项目的信息披露", "See the loan's disclosure"),
+    "transfers.buy.title": ("购买债权", "Buy this claim"),
+    "transfers.buy.own": ("这是您自己转让的债权。", "This is your own claim."),
+    "transfers.buy.closed": ("该转让已结束。", "This listing is closed."),
+    "transfers.buy.principal": ("购买本金（元）", "Principal to buy (yuan)"),
+    "transfers.buy.hint": (
+        "留空购买全部 {remaining}（今日价格 {price}）；部分购买不少于 {min}，按 {step} 递增。",
+        "Leave blank to buy all {remaining} (today's price {price}); "
+        "a part is at least {min}, in steps of {step}.",
+    ),
+    "transfers.buy.agree": (
+        "资金由您的存管账户直接划入转让人的存管账户；债权即时转让给您。",
+        "Your money goes from your custody sub-account straight to the seller's; the claim is yours at once.",
+    ),
+    "transfers.buy.submit": ("确认购买", "Buy"),
+    "transfers.bought": ("购买成功，债权已转入您的名下。", "Bought: the claim is now yours."),
+    "transfers.listed": ("已挂牌转让。", "Your claim is listed for transfer."),
+    "transfers.cancelled": ("已撤销转让。", "Your listing is withdrawn."),
+    "transfers.sell.title": ("转让债权", "Sell a claim"),
+    "transfers.sell.intro": (
+        "持有满 30 天、借款正常还款、距下一还款日不少于 3 天且不在最后一期的债权可以转让；挂牌 3 天，"
+        "借款人还款或逾期时自动撤销。手续费为成交价的 0.5%，持有超过 90 天免收。",
+        "A claim held 30 days, on a loan repaid on time, at least 3 days before the next due date and "
+        "not in its final period can be sold; it is listed for 3 days and cancelled by any payment or "
+        "overdue. The fee is 0.5 % of the price, none once held more than 90 days.",
+    ),
+    "transfers.sell.principal": ("转让本金（元）", "Principal to sell (yuan)"),
+    "transfers.sell.principal_hint": (
+        "留空转让全部；部分转让不少于 {min}。",
+        "Blank: all of it; a part is at least {min}.",
+    ),
+    "transfers.sell.discount": ("折让率（%）", "Discount (%)"),
+    "transfers.sell.discount_hint": ("0 至 {max}，例如 0.5。", "0 to {max}, e.g. 0.5."),
+    "transfers.sell.quote": ("计算转让价格", "Quote"),
+    "transfers.sell.confirm": ("确认挂牌转让", "List for transfer"),
+    "transfers.quote.title": ("转让报价（今日）", "Today's quote"),
+    "transfers.quote.accrual": ("当期利息 × 天数", "Period interest × days"),
+    "transfers.quote.accrual_value": ("{z} × {d1} / {d2} 天", "{z} × {d1} / {d2} days"),
+    "transfers.quote.note": (
+        "价格随计息天数逐日变化，成交时按当日价格计算。",
+        "The price moves with the days of interest: a sale is priced on its day.",
+    ),
+    "transfers.mine.title": ("我的转让", "My transfers"),
+    "transfers.mine.intro": (
+        "可转让的持有债权、我的挂牌、已转让和已购买的债权。",
+        "The claims you can sell, your listings, and what you sold and bought.",
+    ),
+    "transfers.mine.holdings": ("持有债权", "Claims held"),
+    "transfers.mine.eligibility": ("转让", "Transfer"),
+    "transfers.mine.sell": ("转让", "Sell"),
+    "transfers.mine.listings": ("我的挂牌", "My listings"),
+    "transfers.mine.cancel": ("撤销", "Withdraw"),
+    "transfers.mine.sold": ("已转让", "Sold"),
+    "transfers.mine.bought": ("已购买", "Bought"),
+    "staff.transfers.title": ("债权转让", "Debt transfers"),
+    "staff.transfers.intro": (
+        "所有转让挂牌及成交；逾期或期满的挂牌由日终批处理自动结束。",
+        "Every transfer listing and its sales; the end-of-day batch closes those expired or overdue.",
+    ),
+    "staff.transfers.expire": ("立即结束过期挂牌", "Close stale listings now"),
+    "staff.transfers.closed": (
+        "已结束：过期 {expired} 笔，逾期撤销 {cancelled} 笔。",
+        "Closed: {expired} expired, {cancelled} cancelled (overdue).",
+    ),
+    "staff.transfers.all": ("全部", "All"),
+    "staff.transfers.seller": ("转让人", "Seller"),
+    "staff.transfers.holding": ("债权 #{id}", "holding #{id}"),
+    "staff.transfers.sale": ("{date} 成交，买方 #{buyer}", "{date} sold to #{buyer}"),
+    "staff.eod.step.transfers": ("债权转让", "Debt transfers"),
+    "error.holding_not_found": ("未找到您的这笔持有债权。", "No such holding of yours."),
+    "error.transfer_listing_not_found": ("未找到该转让。", "No such transfer listing."),
+    "error.transfer_listing_not_open": ("该转让已结束。", "This transfer listing is closed."),
+    "error.transfer_not_eligible": ("该债权暂不可转让。", "This claim cannot be transferred now."),
+    "error.transfer_holding_too_recent": ("持有未满 30 天，暂不可转让。", "Held fewer than 30 days."),
+    "error.transfer_loan_not_in_repayment": ("该借款不在还款中。", "The loan is not being repaid."),
+    "error.transfer_loan_overdue": ("借款逾期，不可转让。", "The loan is overdue."),
+    "error.transfer_loan_in_collections": ("借款处于催收中，不可转让。", "The loan is in collections."),
+    "error.transfer_loan_compensated": (
+        "借款已发生担保代偿，不可转让。",
+        "A guarantor has compensated this loan.",
+    ),
+    "error.transfer_loan_written_off": ("借款已核销，不可转让。", "The loan is written off."),
+    "error.transfer_due_date_today": ("今日为还款日，不可转让。", "Today is a due date of the loan."),
+    "error.transfer_due_date_too_close": (
+        "距下一还款日不足 3 天，不可转让。",
+        "The next due date is fewer than 3 days away.",
+    ),
+    "error.transfer_final_period": (
+        "最后一期的债权不可转让。",
+        "A claim in its final period cannot be sold.",
+    ),
+    "error.transfer_installment_paid_ahead": (
+        "当期已提前还款，本期不可转让。",
+        "The current installment was paid ahead: not transferable this period.",
+    ),
+    "error.transfer_already_listed": ("该债权已在转让中。", "This claim is already listed."),
+    "error.transfer_amount_invalid": (
+        "金额不符合要求：请查看最低金额与递增金额。",
+        "This amount is not allowed: see the minimum and the step.",
+    ),
+    "error.transfer_exceeds_remaining": ("超过剩余可购本金。", "More than is still on offer."),
+    "error.transfer_discount_out_of_range": (
+        "折让率须在 0 至 5% 之间（不得溢价）。",
+        "The discount is between 0 and 5 % (no premium).",
+    ),
+    "error.transfer_own_listing": ("不能购买自己转让的债权。", "You cannot buy your own claim."),
     # --- guarantee and compensation (担保 / 代偿) --------------------------------------------------
     "nav.guarantee": ("担保业务", "Guarantees"),
+    # --- 分散投资, 集中度 and 为您推荐 (web/routes/portfolio.py, docs/portfolio.md) ---------------
+    "nav.plans": ("分散投资", "Spread"),
+    "nav.recommended": ("为您推荐", "For you"),
+    "portfolio.plan.title": ("分散投资", "Spread an amount over many loans"),
+    "portfolio.plan.intro": (
+        "输入金额、最低利率、单笔上限与可接受的信用等级，平台立即把金额尽量平均地分散投到符合条件、"
+        "您可出借的在售项目上：每一笔都是普通投标，资金冻结在您本人的存管子账户中，满标放款或流标退回。",
+        "Give an amount, a lowest rate, the most per loan and the grades you accept: the platform at once "
+        "spreads the amount as evenly as it can over the open listings that match and that you may lend "
+        "to. Each part is an ordinary bid, frozen in your own sub-account until the listing is disbursed "
+        "or fails.",
+    ),
+    "portfolio.plan.new": ("新的分散投资", "New plan"),
+    "portfolio.plan.amount": ("投资金额（元）", "Amount (yuan)"),
+    "portfolio.plan.amount_hint": (
+        "最少 {min}，按 {step} 的整数倍。",
+        "At least {min}, in whole steps of {step}.",
+    ),
+    "portfolio.plan.max_per_loan": ("单个项目上限（元）", "Most per loan (yuan)"),
+    "portfolio.plan.max_per_loan_hint": (
+        "每个项目最多投这么多；同时不超过项目剩余金额与单人出借上限。",
+        "No loan gets more than this, nor more than it still needs or your per-investor cap there.",
+    ),
+    "portfolio.plan.min_rate": ("最低年利率（%）", "Lowest yearly rate (%)"),
+    "portfolio.plan.min_rate_hint": ("例如 8 表示 8%；留空表示不限。", "8 means 8 %; leave blank for any."),
+    "portfolio.plan.grades": ("信用等级", "Credit grades"),
+    "portfolio.plan.grades_hint": (
+        "只投您风险等级允许的项目；超出的项目会列出但不投。",
+        "Only loans your risk tier allows are lent to; others are listed, not bid on.",
+    ),
+    "portfolio.plan.agree": (
+        "提交即授权平台立即以您的名义按上述条件逐笔投标。出借有风险，平台不承诺本金和收益。",
+        "Submitting instructs the platform to place these bids in your name now. Lending carries risk; "
+        "the platform promises neither principal nor interest.",
+    ),
+    "portfolio.plan.submit": ("立即分散投资", "Place the bids"),
+    "portfolio.plan.mine": ("我的分散投资", "My plans"),
+    "portfolio.plan.placed": ("已投出", "Placed"),
+    "portfolio.plan.unplaced": ("未投出", "Not placed"),
+    "portfolio.plan.bids": ("投标笔数", "Bids"),
+    "portfolio.plan.status.complete": ("全部投出", "All placed"),
+    "portfolio.plan.status.partial": ("部分投出", "Partly placed"),
+    "portfolio.plan.view": ("查看", "View"),
+    "portfolio.plan.none": ("您还没有分散投资。", "No plan yet."),
+    "portfolio.plan.result": ("分散投资结果", "Plan result"),
+    "portfolio.plan.done": ("已按计划投标，结果如下。", "The plan's bids are placed; here is the result."),
+    "portfolio.plan.unplaced.risk_tier_cap": (
+        "您的风险等级出借上限不足以投出全部金额，未投出部分仍在可用余额中。",
+        "Your risk tier's lending cap left too little room for all of it; the rest stays available.",
+    ),
+    "portfolio.plan.unplaced.listings_full": (
+        "符合条件的项目已无法再接受更多金额，未投出部分仍在可用余额中。",
+        "The matching listings could take no more; the rest stays available.",
+    ),
+    "portfolio.plan.matching": ("符合条件的在售项目", "Matching open listings"),
+    "portfolio.plan.lines": ("逐个项目", "Listing by listing"),
+    "portfolio.plan.bid": ("投标金额", "Bid"),
+    "portfolio.plan.outcome": ("结果", "Outcome"),
+    "portfolio.plan.outcome.placed": ("已投标", "Bid placed"),
+    "portfolio.plan.outcome.own_loan": ("您本人的借款，不投", "Your own loan"),
+    "portfolio.plan.outcome.risk_class_not_suitable": (
+        "超出您的风险等级，不投",
+        "Above your risk tier",
+    ),
+    "portfolio.plan.outcome.investor_cap_reached": (
+        "已达单人出借上限",
+        "Your per-investor cap here is reached",
+    ),
+    "portfolio.plan.outcome.bid_below_minimum": (
+        "单笔上限低于该项目起投金额",
+        "Your most per loan is below its minimum bid",
+    ),
+    "portfolio.plan.outcome.amount_used_up": ("金额已分配给其他项目", "The amount went to other listings"),
+    "portfolio.plan.lines_note": (
+        "投出的金额已冻结，可在“我的投标”中查看；项目满标放款后成为您的债权。",
+        "What was placed is frozen (see My bids); it becomes your claim when the listing is disbursed.",
+    ),
+    "portfolio.plan.back": ("返回分散投资", "Back to plans"),
+    "portfolio.plan.bad.amount": (
+        "投资金额至少 100 元，按 100 元的整数倍。",
+        "The amount is at least 100.00, in whole steps of 100.00.",
+    ),
+    "portfolio.plan.bad.max_per_loan": (
+        "单个项目上限至少 100 元，按 100 元的整数倍，且不超过投资金额。",
+        "The most per loan is at least 100.00, in steps of 100.00, and not above the amount.",
+    ),
+    "portfolio.plan.bad.min_rate": (
+        "请输入 0 到 100 之间的年利率，如 8 或 8.5。",
+        "Enter a rate such as 8 or 8.5.",
+    ),
+    "portfolio.plan.bad.grades": ("请至少选择一个信用等级。", "Choose at least one grade."),
+    "portfolio.conc.title": ("集中度", "Concentration"),
+    "portfolio.conc.warning": (
+        "借款人 {name} 占您待收本金的 {share}，超过 {threshold} 的提示线，请注意分散风险。",
+        "Borrower {name} holds {share} of your outstanding principal, above the {threshold} line: "
+        "consider spreading your lending.",
+    ),
+    "portfolio.conc.largest_loan": ("最大单笔", "Largest loan"),
+    "portfolio.conc.largest_borrower": ("最大借款人", "Largest borrower"),
+    "portfolio.conc.by_grade": ("按信用等级", "By grade"),
+    "portfolio.conc.by_borrower": ("按借款人", "By borrower"),
+    "portfolio.conc.borrower": ("借款人", "Borrower"),
+    "portfolio.conc.loans": ("笔数", "Loans"),
+    "portfolio.conc.share": ("占比", "Share"),
+    "portfolio.conc.above": ("超过提示线", "Above the line"),
+    "portfolio.conc.note": (
+        "按待收本金计算；单一借款人占比超过 {threshold} 时提示。借款人姓名已脱敏。",
+        "By outstanding principal; a borrower above {threshold} is flagged. Names are masked.",
+    ),
+    "portfolio.conc.empty": ("暂无待收本金。", "Nothing outstanding."),
+    "portfolio.rec.title": ("为您推荐", "Recommended for you"),
+    "portfolio.rec.intro": (
+        "您可出借的在售项目，按您的风险等级、以往的出借选择和您的偏好（或自动投标规则）排序，并说明推荐理由。"
+        "推荐不构成对收益的承诺。",
+        "Open listings you may lend to, ranked by your risk tier, your past choices and your preference "
+        "(or your auto-bid rule), each with its reason. A recommendation promises no return.",
+    ),
+    "portfolio.rec.needs_assessment": (
+        "出借前须完成风险承受能力评估（或评估已过期）。",
+        "Take the risk tolerance assessment (or retake it: yours has expired) before lending.",
+    ),
+    "portfolio.rec.take_assessment": ("去评估", "Take the assessment"),
+    "portfolio.rec.preference": ("我的偏好", "My preference"),
+    "portfolio.rec.term_min": ("最短期限（月）", "Shortest term (months)"),
+    "portfolio.rec.term_max": ("最长期限（月）", "Longest term (months)"),
+    "portfolio.rec.rate_min": ("最低年利率（%）", "Lowest rate (%)"),
+    "portfolio.rec.rate_max": ("最高年利率（%）", "Highest rate (%)"),
+    "portfolio.rec.apply": ("按偏好排序", "Rank by this"),
+    "portfolio.rec.rule_used": (
+        "未填写偏好时，按您的自动投标规则排序。",
+        "With no preference given, your auto-bid rule ranks.",
+    ),
+    "portfolio.rec.how": (
+        "得分 = 风险匹配（最高 30，您的等级：{tier}）+ 以往选择（最高 45）+ 偏好（最高 25）；"
+        "同分按项目编号。",
+        "Score = risk fit (up to 30, your tier: {tier}) + past choices (up to 45) + preference (up to 25); "
+        "ties by listing number.",
+    ),
+    "portfolio.rec.points": (
+        "风险 {risk} · 以往 {history} · 偏好 {preference}",
+        "risk {risk} · past {history} · preference {preference}",
+    ),
+    "portfolio.rec.score": ("{n} 分", "{n} points"),
+    "portfolio.rec.empty": ("暂无您可出借的在售项目。", "No open listing you may lend to right now."),
+    "portfolio.rec.bad": (
+        "请检查这一项（期限 1–360 个月，利率如 8 或 8.5）。",
+        "Check this (terms 1–360 months, rates such as 8 or 8.5).",
+    ),
+    "error.invalid_portfolio_plan": ("请检查标出的项目。", "Check the marked field."),
+    "error.portfolio_plan_unplaceable": (
+        "没有符合条件且您可出借的在售项目能接受投标，未做任何投标。",
+        "No open listing that matches and that you may lend to could take a bid; nothing was placed.",
+    ),
+    "error.portfolio_plan_not_found": ("分散投资记录不存在。", "There is no such plan."),
+    "error.invalid_preference": ("请检查偏好设置。", "Check your preference."),
     "guarantee.title": ("担保业务", "My guarantee business"),
     "guarantee.intro": (
         "借款逾期达到触发天数时，由贵公司向出借人代偿，并在同一笔交易中取得相应债权；"
@@ -1493,10 +1810,11 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "staff.guarantors.title": ("担保机构", "Guarantee companies"),
     "staff.guarantors.intro": (
         "与平台合作的融资担保公司：合作条款、在保余额、累计代偿、差额与收回。代偿由日终批处理执行；"
-        "平台不设风险备付金，不承担任何担保责任。",
+        "平台风险备付金默认关闭（开启即被合规检查标记），平台不承担任何担保责任。",
         "The guarantee companies working with the platform: their terms, what they guarantee, have "
-        "compensated, lacked and recovered. Compensation is done by the end-of-day batch; the platform "
-        "keeps no risk reserve and guarantees nothing itself.",
+        "compensated, lacked and recovered. Compensation is done by the end-of-day batch; the platform's "
+        "risk reserve is off by default (switched on, the compliance report flags it) and the platform "
+        "guarantees nothing itself.",
     ),
     "staff.guarantors.company": ("担保机构", "Guarantee company"),
     "staff.guarantors.default": ("（默认）", "(default)"),
@@ -1535,6 +1853,80 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "The guarantee terms are not valid.",
     ),
     "error.guarantee_agreement_not_found": ("该借款没有担保合同。", "This loan has no guarantee agreement."),
+    "error.risk_reserve_not_open": (
+        "请先开立风险备付金专户，再开启风险备付金。",
+        "Open the risk reserve's account before switching it on.",
+    ),
+    "error.risk_reserve_already_open": (
+        "风险备付金专户已开立。",
+        "The risk reserve's account is already open.",
+    ),
+    "error.invalid_risk_reserve_terms": ("风险备付金条款有误。", "These risk reserve terms are not valid."),
+    "reserve.bad.coverage": (
+        "请选择保障范围：本金，或本金及利息。",
+        "Choose the coverage: principal, or principal and interest.",
+    ),
+    "reserve.bad.trigger_dpd": (
+        "触发天数须为 1 至 {max} 之间的整数。",
+        "The trigger is a whole number of days from 1 to {max}.",
+    ),
+    "reserve.bad.accelerate_dpd": (
+        "提前清偿天数须为整数，大于触发天数且不超过 {max}。",
+        "Acceleration is a whole number of days after the trigger, {max} at most.",
+    ),
+    "reserve.bad.contribution_rate": (
+        "提取比例须为小于 1 的小数（如 0.01），最多 6 位小数。",
+        "The contribution rate is a decimal below 1 (such as 0.01), with at most 6 decimals.",
+    ),
+    "staff.compliance.title": ("合规检查", "Compliance report"),
+    "staff.compliance.intro": (
+        "依据《网络借贷信息中介机构业务活动管理暂行办法》检查平台自身的经营行为；被标记的项目需处理或说明。",
+        "The platform's own conduct checked against the 2016 P2P rules; a flagged check needs action "
+        "or an explanation.",
+    ),
+    "staff.compliance.as_of": ("截至 {day}", "As of {day}"),
+    "staff.compliance.clear": ("正常", "Clear"),
+    "staff.compliance.flagged": ("已标记", "Flagged"),
+    "staff.compliance.summary": ("{flagged} / {total} 项被标记", "{flagged} of {total} checks flagged"),
+    "compliance.check.risk_reserve": (
+        "风险备付金（平台不得提供担保）",
+        "Risk reserve (no platform guarantee)",
+    ),
+    "compliance.check.borrowing_caps": ("借款余额上限", "Borrowing caps"),
+    "compliance.check.guarantor_shortfalls": ("代偿差额", "Compensation shortfalls"),
+    "staff.compliance.reserve": ("风险备付金", "Platform risk reserve"),
+    "staff.compliance.reserve_intro": (
+        "风险备付金默认关闭：2016 年起监管禁止网贷平台为出借人提供担保，"
+        "开启后平台即成为代偿方，合规检查将标记。开启后，此后放款且无担保机构的借款在首个日终批处理时纳入保障，并按提取比例从平台服务费收入中提取备付金。",
+        "The risk reserve is off by default: since 2016 a P2P platform may not guarantee its lenders, and "
+        "switched on it makes the platform a compensation payer, which the compliance report flags. When on, "
+        "loans disbursed from then on without a guarantor are covered at their first end-of-day batch, "
+        "with the contribution rate of their principal taken from the platform's fee income.",
+    ),
+    "staff.compliance.reserve_on": ("已开启（自 {day}）", "On (since {day})"),
+    "staff.compliance.reserve_off": ("已关闭", "Off"),
+    "staff.compliance.reserve_account": ("专户", "Account"),
+    "staff.compliance.reserve_not_opened": ("未开立", "Not opened"),
+    "staff.compliance.contribution_rate": ("提取比例（占本金）", "Contribution (of principal)"),
+    "staff.compliance.contributions": ("累计提取", "Contributions"),
+    "staff.compliance.covered_loans": ("保障中的借款", "Loans covered"),
+    "staff.compliance.covered_principal": ("保障本金", "Principal covered"),
+    "staff.compliance.covered_on": ("纳入保障日", "Covered on"),
+    "staff.compliance.open": ("开立风险备付金专户", "Open the reserve's account"),
+    "staff.compliance.open_hint": (
+        "以平台名称和统一社会信用代码在存管银行开立独立子账户；开立后备付金仍为关闭状态。",
+        "A separate sub-account at the custodian bank under the platform's name and credit code; the "
+        "reserve stays off.",
+    ),
+    "staff.compliance.phone": ("专户联系手机", "Contact phone of the account"),
+    "staff.compliance.configure": ("开启或关闭、设置条款", "Switch on or off, set the terms"),
+    "staff.compliance.enable": (
+        "开启风险备付金（合规检查将标记平台）",
+        "Switch the reserve on (the compliance report will flag the platform)",
+    ),
+    "staff.compliance.save": ("保存", "Save"),
+    "staff.compliance.reserve_saved": ("风险备付金设置已保存。", "The risk reserve's settings were saved."),
+    "staff.compliance.reserve_opened": ("风险备付金专户已开立。", "The risk reserve's account was opened."),
     "lending.installment.due": ("待还", "Due"),
     "lending.installment.paid": ("已还", "Paid"),
     "lending.installment.superseded": ("已调整", "Replaced"),
@@ -2140,6 +2532,185 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "A write-off is decided by someone other than the person who proposed it (four eyes).",
     ),
     "error.invalid_write_off": ("请检查标出的项目。", "Check the marked field."),
+    # --- auto-bid (自动投标) ----------------------------------------------------------------------------
+    "nav.autobid": ("自动投标", "Auto-bid"),
+    "autobid.title": ("自动投标", "Auto-bid"),
+    "autobid.intro": (
+        "开启后，每当有新项目发布，平台按您的规则以您的名义投标。按开启或修改规则的先后排队；"
+        "每轮投标或未能投标后排至队尾；每个项目至多自动投标一次。",
+        "Once on, whenever a listing is published the platform bids for you by your rule. Investors are "
+        "served in the order they switched their rule on or last edited it; after each turn, bid or not, "
+        "you go to the back; at most one auto-bid per listing.",
+    ),
+    "autobid.status.on": ("已开启", "On"),
+    "autobid.status.off": ("已关闭", "Off"),
+    "autobid.status.expired": ("已过有效期", "Expired"),
+    "autobid.off.investor": ("由您关闭", "Switched off by you"),
+    "autobid.off.borrower_disbursed": (
+        "您获得了借款放款，自动投标已自动关闭",
+        "Switched off because a loan was disbursed to you",
+    ),
+    "autobid.rank": ("排队位置", "Place in the queue"),
+    "autobid.rank_value": ("第 {n} 位", "No. {n}"),
+    "autobid.used": ("已自动投标（计入总额上限）", "Auto-bid so far (counts toward the cap)"),
+    "autobid.queue_note": (
+        "不符合规则的项目不占用您的排队机会；修改规则会使您排至队尾。",
+        "Listings your rule does not match do not use up your turn; editing the rule sends you to the back.",
+    ),
+    "autobid.enable": ("开启自动投标", "Switch auto-bid on"),
+    "autobid.disable": ("关闭自动投标", "Switch auto-bid off"),
+    "autobid.no_rule": ("您还没有设置自动投标规则。", "You have not set an auto-bid rule yet."),
+    "autobid.authorisation": ("自动投标授权书", "Auto-bid authorisation"),
+    "autobid.sign": ("我已阅读并签署授权书", "I have read and sign the authorisation"),
+    "autobid.signed": ("已于 {at} 签署（版本 {version}）。", "Signed on {at} (version {version})."),
+    "autobid.rule": ("自动投标规则", "Auto-bid rule"),
+    "autobid.min_rate": ("最低年利率（%）", "Lowest annual rate (%)"),
+    "autobid.max_rate": ("最高年利率（%）", "Highest annual rate (%)"),
+    "autobid.min_term": ("最短期限（月）", "Shortest term (months)"),
+    "autobid.max_term": ("最长期限（月）", "Longest term (months)"),
+    "autobid.term_hint": (
+        "按天计的项目每 30 天计一个月。",
+        "A term in days counts a month per started 30 days.",
+    ),
+    "autobid.valid_until": ("有效期至", "Valid until"),
+    "autobid.grades": ("信用等级", "Credit grades"),
+    "autobid.methods": ("还款方式", "Repayment methods"),
+    "autobid.product_kinds": ("产品类型", "Product types"),
+    "autobid.amount_mode": ("单笔投标金额", "Amount per bid"),
+    "autobid.mode.fixed": ("固定金额", "A fixed amount"),
+    "autobid.mode.share": ("可用余额的比例", "A share of my available balance"),
+    "autobid.fixed_amount": ("固定金额（元）", "Fixed amount (yuan)"),
+    "autobid.balance_share": ("余额比例（%）", "Share of the balance (%)"),
+    "autobid.reserve": ("保留金额（元）", "Reserve balance (yuan)"),
+    "autobid.reserve_hint": (
+        "投标后可用余额不低于此金额。",
+        "A bid never takes your available balance below it.",
+    ),
+    "autobid.total_cap": ("投标总额上限（元）", "Total cap (yuan)"),
+    "autobid.total_cap_hint": (
+        "自动投标累计金额（未退回的）不超过此数；留空表示不限。",
+        "Your auto-bids not returned never exceed it; leave empty for no cap.",
+    ),
+    "autobid.limits_note": (
+        "单笔自动投标不超过项目金额的 20%（按递增金额取整，不低于起投金额）；"
+        "自动投标合计不超过项目金额的 60%；风险测评与出借限额与手动投标相同。",
+        "One auto-bid takes at most 20 % of a listing (in whole bid steps, at least the minimum bid); "
+        "auto-bids together at most 60 %; the risk assessment and lending caps apply as for manual bids.",
+    ),
+    "autobid.save": ("保存规则", "Save the rule"),
+    "autobid.decisions": ("自动投标记录", "What my rule did"),
+    "autobid.decisions_note": ("最近 {n} 条，最新在前。", "The latest {n}, newest first."),
+    "autobid.no_decisions": ("暂无自动投标记录。", "Nothing yet."),
+    "autobid.outcome": ("结果", "Outcome"),
+    "autobid.why": ("原因", "Why"),
+    "autobid.outcome.bid": ("已投标", "Bid"),
+    "autobid.outcome.skip": ("未投标", "Skipped"),
+    "autobid.outcome.off": ("已关闭", "Switched off"),
+    "autobid.reason.amount_below_minimum": (
+        "您设置的单笔金额低于该项目的起投金额",
+        "Your amount per bid is below the listing's minimum bid",
+    ),
+    "autobid.reason.balance_below_reserve": (
+        "余额不足：扣除保留金额后不够起投金额",
+        "Not enough balance above your reserve for a minimum bid",
+    ),
+    "autobid.reason.total_cap_reached": ("已达到投标总额上限", "Your total cap is reached"),
+    "autobid.reason.investor_cap_reached": (
+        "已达到单人在该项目的出借上限",
+        "You already hold the most one investor may lend to this listing",
+    ),
+    "autobid.reason.risk_assessment_required": (
+        "尚未完成风险测评",
+        "You have not taken the risk assessment",
+    ),
+    "autobid.reason.risk_assessment_expired": ("风险测评已过期", "Your risk assessment has expired"),
+    "autobid.reason.risk_class_not_suitable": (
+        "项目风险等级高于您的风险承受能力",
+        "The listing's risk class is above your risk tolerance",
+    ),
+    "autobid.reason.risk_tier_cap_exceeded": (
+        "已达到您风险等级的出借限额",
+        "You reached your tier's lending cap",
+    ),
+    "autobid.reason.borrower_disbursed": (
+        "您获得了该笔借款的放款",
+        "This loan was disbursed to you",
+    ),
+    "autobid.bad.min_rate": (
+        "最低年利率为 0–100 之间的百分数。",
+        "The lowest rate is a percentage from 0 to 100.",
+    ),
+    "autobid.bad.max_rate": (
+        "最高年利率不低于最低年利率，且不超过 100。",
+        "The highest rate is at least the lowest and at most 100.",
+    ),
+    "autobid.bad.min_term_months": ("最短期限为 1–360 个月。", "The shortest term is 1 to 360 months."),
+    "autobid.bad.max_term_months": (
+        "最长期限不短于最短期限，且不超过 360 个月。",
+        "The longest term is at least the shortest and at most 360 months.",
+    ),
+    "autobid.bad.grades": ("请至少选择一个信用等级。", "Choose at least one grade."),
+    "autobid.bad.methods": ("请至少选择一种还款方式。", "Choose at least one repayment method."),
+    "autobid.bad.product_kinds": ("请至少选择一种产品类型。", "Choose at least one product type."),
+    "autobid.bad.amount_mode": ("请选择单笔投标金额的方式。", "Choose how much to bid each time."),
+    "autobid.bad.fixed_amount": (
+        "请输入大于零的金额，最多两位小数。",
+        "Enter an amount above zero, at most two decimals.",
+    ),
+    "autobid.bad.balance_share": (
+        "余额比例为大于 0、不超过 100 的百分数。",
+        "The share is a percentage above 0, at most 100.",
+    ),
+    "autobid.bad.reserve": (
+        "保留金额为零或正数，最多两位小数。",
+        "The reserve is zero or more, at most two decimals.",
+    ),
+    "autobid.bad.total_cap": ("总额上限为正数，或留空。", "The total cap is a positive amount, or empty."),
+    "autobid.bad.valid_until": ("有效期不早于今天。", "The rule is valid until today or later."),
+    "autobid.notice.saved": ("规则已保存。", "The rule is saved."),
+    "autobid.notice.signed": ("已签署自动投标授权书。", "You signed the auto-bid authorisation."),
+    "autobid.notice.enabled": (
+        "自动投标已开启，您已排入队尾。",
+        "Auto-bid is on: you joined the back of the queue.",
+    ),
+    "autobid.notice.disabled": ("自动投标已关闭。", "Auto-bid is off."),
+    "error.invalid_autobid_rule": ("请检查标出的项目。", "Check the marked field."),
+    "error.autobid_rule_not_found": ("请先设置自动投标规则。", "Set your auto-bid rule first."),
+    "error.autobid_authorisation_required": (
+        "请先签署自动投标授权书，再开启自动投标。",
+        "Sign the auto-bid authorisation before switching auto-bid on.",
+    ),
+    "error.autobid_rule_expired": (
+        "规则已过有效期，请先设置新的有效期。",
+        "The rule's valid-until date has passed; set a later one first.",
+    ),
+    "staff.autobid.title": ("自动投标队列", "Auto-bid queue"),
+    "staff.autobid.intro": (
+        "新项目发布时，自动投标按队列顺序进行，合计不超过项目金额的 60%。",
+        "When a listing is published the queue bids in order, together at most 60 % of the listing.",
+    ),
+    "staff.autobid.enabled": ("排队中的规则", "Rules in the queue"),
+    "staff.autobid.expired": ("已过有效期", "Expired"),
+    "staff.autobid.off": ("已关闭", "Off"),
+    "staff.autobid.run": ("重新执行自动投标", "Run the queue again"),
+    "staff.autobid.run_hint": (
+        "对募集中的项目再执行一次（如项目发布后有新开启的规则）；已自动投标的出借人不会重复投标。",
+        "For an open listing (say, rules switched on after it was published); investors who already "
+        "auto-bid on it are not served again.",
+    ),
+    "staff.autobid.loan_id": ("项目编号", "Listing id"),
+    "staff.autobid.run_button": ("执行", "Run"),
+    "staff.autobid.result": (
+        "项目 #{loan}：新增自动投标 {bids} 笔，共 {amount}；未投标 {skips} 人。"
+        "自动投标合计 {funded}（上限 {limit}）。",
+        "Listing #{loan}: {bids} auto-bids for {amount}; {skips} skipped. "
+        "Auto-bids now {funded} (at most {limit}).",
+    ),
+    "staff.autobid.head": ("排在前面的出借人", "First in line"),
+    "staff.autobid.rank": ("位次", "Place"),
+    "staff.autobid.investor": ("出借人", "Investor"),
+    "staff.autobid.of_balance": ("余额", "of balance"),
+    "staff.autobid.empty": ("当前没有开启的自动投标。", "No rule is on."),
     # the marketplace's and servicing's refusals
     "error.loan_not_found": ("未找到该借款项目。", "No such loan."),
     "error.listing_not_open": ("该项目当前不接受投标。", "This listing takes no bids now."),

@@ -8,6 +8,10 @@ with ``staff:risk:manage`` or ``staff:reports:read``; setting a company's terms 
 ``staff:risk:manage`` (audited). One loan's guarantee (agreement and compensations) also
 with ``staff:applications:review``, who read the loan itself.
 
+The platform risk reserve (风险备付金, off by default, R37): its settings, position and covered
+loans read as above; opening its account and switching it on or off with
+``staff:risk_reserve:manage`` (the administrator), audited.
+
 Compensation itself is the end-of-day batch's ``compensate`` step; nothing here moves money.
 """
 
@@ -18,7 +22,9 @@ from fastapi import APIRouter, Depends, Path, Query
 from sqlalchemy.orm import Session
 
 from p2plend.api.deps import DbSession, require, require_any
+from p2plend.api.routers.custody import AppCustodian
 from p2plend.api.routers.marketplace import LoanId
+from p2plend.guarantee import reserve
 from p2plend.guarantee import service as guarantee
 from p2plend.guarantee.models import Compensation
 from p2plend.guarantee.schemas import (
@@ -28,6 +34,11 @@ from p2plend.guarantee.schemas import (
     GuaranteeTermsRequest,
     GuarantorOut,
     LoanGuaranteeOut,
+    ReserveCoverageOut,
+    RiskReserveOpenRequest,
+    RiskReserveOut,
+    RiskReserveRequest,
+    read_reserve_terms,
     read_terms,
 )
 from p2plend.identity import service as identity
@@ -45,6 +56,7 @@ GuaranteeCompany = Annotated[identity.AuthContext, Depends(require(P.GUARANTEE_S
 Reader = Annotated[identity.AuthContext, Depends(require_any(*READ_PERMISSIONS))]
 TermsKeeper = Annotated[identity.AuthContext, Depends(require(MANAGE_PERMISSION))]
 LoanReader = Annotated[identity.AuthContext, Depends(require_any(*LOAN_READ_PERMISSIONS))]
+ReserveManager = Annotated[identity.AuthContext, Depends(require(P.STAFF_RISK_RESERVE_MANAGE))]
 GuarantorId = Annotated[int, Path(ge=1, le=MAX_ID)]
 Limit = Annotated[int, Query(ge=1, le=500, description="At most this many, newest first")]
 
@@ -158,3 +170,69 @@ def staff_loan_guarantee(loan_id: LoanId, ctx: LoanReader, session: DbSession) -
             "This loan has no guarantee agreement.", details={"loan_id": loan_id}
         )
     return LoanGuaranteeOut.of(view)
+
+
+# --- the platform risk reserve ---------------------------------------------------------------------
+
+
+@router.get(
+    "/staff/risk-reserve",
+    summary="The platform risk reserve (风险备付金): settings and position",
+    tags=["staff"],
+)
+def staff_risk_reserve(ctx: Reader, session: DbSession) -> RiskReserveOut:
+    """Off by default. `flagged` is what the compliance report says: on, or still standing
+    behind loans it covered while it was on (R37)."""
+    return RiskReserveOut.of(reserve.position(session))
+
+
+@router.post(
+    "/staff/risk-reserve/account",
+    status_code=201,
+    summary="Open the risk reserve's own account and custody sub-account (once)",
+    tags=["staff"],
+)
+def staff_open_risk_reserve(
+    body: RiskReserveOpenRequest, ctx: ReserveManager, session: DbSession, custodian: AppCustodian
+) -> RiskReserveOut:
+    """Under the platform's name and credit code, separate from its fee income; the reserve
+    stays off. Refusals: `risk_reserve_already_open` (409), `invalid_phone`, `phone_taken`."""
+    reserve.open_account(session, custodian, phone=body.phone, actor_id=ctx.user_id)
+    return RiskReserveOut.of(reserve.position(session))
+
+
+@router.put(
+    "/staff/risk-reserve", summary="Switch the risk reserve on or off, and set its terms", tags=["staff"]
+)
+def staff_configure_risk_reserve(
+    body: RiskReserveRequest, ctx: ReserveManager, session: DbSession
+) -> RiskReserveOut:
+    """Switching it on makes the compliance report flag the platform (R37): the 2016 rules
+    forbid an intermediary to guarantee. Loans disbursed from then on without a guarantor are
+    covered at their first end-of-day batch. Refusals (nothing changed): `risk_reserve_not_open`,
+    `invalid_risk_reserve_terms` (`details.field`)."""
+    terms = read_reserve_terms(
+        coverage=body.coverage,
+        trigger_dpd=body.trigger_dpd,
+        accelerate_dpd=body.accelerate_dpd,
+        contribution_rate=body.contribution_rate,
+    )
+    reserve.configure(
+        session,
+        enabled=body.enabled,
+        coverage=terms.coverage,
+        trigger_dpd=terms.trigger_dpd,
+        accelerate_dpd=terms.accelerate_dpd,
+        contribution_rate=terms.fee_rate,
+        actor_id=ctx.user_id,
+    )
+    return RiskReserveOut.of(reserve.position(session))
+
+
+@router.get("/staff/risk-reserve/coverages", summary="Loans the risk reserve covers", tags=["staff"])
+def staff_risk_reserve_coverages(
+    ctx: Reader, session: DbSession, limit: Limit = 200
+) -> list[ReserveCoverageOut]:
+    return [
+        ReserveCoverageOut.of(coverage, loan) for coverage, loan in reserve.coverages(session, limit=limit)
+    ]

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from p2plend.api.deps import DbSession, Idempotency, IdempotencyKey, require
 from p2plend.api.routers.custody import AppCustodian
+from p2plend.autobid import service as autobid
 from p2plend.identity import service as identity
 from p2plend.ledger import service as ledger
 from p2plend.marketplace import service as marketplace
@@ -33,7 +34,6 @@ from p2plend.marketplace.schemas import (
     WithdrawListingRequest,
 )
 from p2plend.money import yuan_str
-from p2plend.servicing import service as servicing
 
 router = APIRouter(prefix="/api/v1", tags=["marketplace"])
 
@@ -185,9 +185,10 @@ def staff_loan(loan_id: LoanId, ctx: ListingManager, session: DbSession) -> Staf
 
 @router.post("/staff/loans/{loan_id}/open", summary="Publish (发布) a pending listing", tags=["staff"])
 def staff_open(loan_id: LoanId, ctx: ListingManager, session: DbSession) -> StaffLoanDetail:
-    """It takes bids from now until its deadline (funding window). Refusals: `loan_not_found`,
+    """It takes bids from now until its deadline (funding window); the auto-bid queue (自动投标)
+    bids into it first, in the same transaction (at most 60 % of it). Refusals: `loan_not_found`,
     `loan_state_conflict` (not pending), `funding_window_too_long` (R8)."""
-    loan = marketplace.open_listing(session, loan_id, actor_id=ctx.user_id)
+    loan = autobid.open_listing(session, loan_id, actor_id=ctx.user_id)
     return _staff_detail(session, loan)
 
 
@@ -213,8 +214,9 @@ def staff_disburse(
     bank (R1), the service fee to the platform, holdings record the claims, and the repayment
     schedule is fixed — one act. A second call is `loan_state_conflict`. Refusals:
     `loan_not_found`, `loan_state_conflict` (not funded), `custody_account_required`,
-    `custodian_refused` (502: nothing recorded; try again)."""
-    loan = servicing.disburse_loan(session, loan_id, custodian, actor_id=ctx.user_id)
+    `custodian_refused` (502: nothing recorded; try again). The borrower's auto-bid, if on, is
+    switched off (DOMAIN.md §10)."""
+    loan = autobid.disburse_loan(session, loan_id, custodian, actor_id=ctx.user_id)
     return _staff_detail(session, loan)
 
 

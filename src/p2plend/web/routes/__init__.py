@@ -5,17 +5,21 @@ from fastapi import APIRouter
 from p2plend.web.routes import (
     account,
     auth,
+    autobid,
     calculator,
     collections,
+    compliance,
     eod,
     funds,
     guarantee,
     lending,
     origination,
+    portfolio,
     public,
     setup,
     staff,
     statements,
+    transfers,
 )
 
 ROUTERS: list[APIRouter] = [
@@ -26,10 +30,14 @@ ROUTERS: list[APIRouter] = [
     setup.router,
     funds.router,
     statements.router,
+    portfolio.router,
     origination.router,
+    autobid.router,  # before lending: /invest/autobid is not a listing id
     lending.router,
+    transfers.router,
     guarantee.router,
     staff.router,
     eod.router,
     collections.router,
+    compliance.router,
 ]

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from p2plend import clock
 from p2plend.api.deps import DbSession, require_one_of
 from p2plend.api.routers import eod as eod_api
+from p2plend.autobid import service as autobid
 from p2plend.errors import DomainError
 from p2plend.guarantee import service as guarantee
 from p2plend.idempotency import service as idempotency
@@ -658,13 +659,13 @@ def _staff_act(
 
 @router.post("/staff/loans/{loan_id}/open")
 def staff_open(request: Request, session: DbSession, user: StaffActing, loan_id: LoanId) -> Response:
-    """发布: the pending listing takes bids until its deadline."""
+    """发布: the pending listing takes bids until its deadline; the auto-bid queue bids first."""
     return _staff_act(
         request,
         session,
         user,
         loan_id,
-        act=lambda: marketplace.open_listing(session, loan_id, actor_id=user.user_id),
+        act=lambda: autobid.open_listing(session, loan_id, actor_id=user.user_id),
         notice="staff.loans.opened",
     )
 
@@ -693,6 +694,6 @@ def staff_disburse(request: Request, session: DbSession, user: StaffActing, loan
         session,
         user,
         loan_id,
-        act=lambda: servicing.disburse_loan(session, loan_id, custodian_of(request), actor_id=user.user_id),
+        act=lambda: autobid.disburse_loan(session, loan_id, custodian_of(request), actor_id=user.user_id),
         notice="staff.loans.disbursed",
     )

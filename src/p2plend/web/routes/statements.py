@@ -8,6 +8,7 @@ from p2plend.api.routers.statements import csv_download
 from p2plend.collections import service as collections
 from p2plend.identity import service as identity
 from p2plend.jobs import eod
+from p2plend.portfolio import service as portfolio
 from p2plend.servicing import end_of_day, statements
 from p2plend.servicing.statement_schemas import (
     CALENDAR_CSV_HEADER,
@@ -17,6 +18,7 @@ from p2plend.servicing.statement_schemas import (
 )
 from p2plend.web.auth import CurrentUser
 from p2plend.web.render import render
+from p2plend.web.routes.lending import percent
 
 router = APIRouter(include_in_schema=False)
 
@@ -36,6 +38,9 @@ def portfolio_page(request: Request, session: DbSession, user: CurrentUser) -> R
         "as_of": eod.last_closed(session),
         # 核销: a reporting status; the claim stays the holder's and recoveries still reach it.
         "written_off": collections.written_off_loans(session, [h.loan_id for h in book.holdings]),
+        # 集中度 (docs/portfolio.md): largest exposure, by grade, by borrower, the warning line.
+        "concentration": portfolio.concentration(session, user.user_id),
+        "share": percent,
     }
     return render(request, "portfolio.html", context)
 
