@@ -89,3 +89,17 @@ def test_section_9_example_arithmetic() -> None:
         1_670,
         332_361,
     )
+
+
+def test_a_third_of_a_listing_never_costs_more_than_it_is_worth() -> None:
+    """Found by the property above: 10,000 fen at 0.01 % off, bought in thirds — a slice of the
+    price (9,999) rounded the first third up to 3,334 fen for 3,333 fen of value."""
+    listing = _listing(10_000, 0, Decimal("0.0001"), Decimal("0.005"))
+    on = date.fromordinal(START.toordinal() + 7)
+    parts = [
+        transfers.part_price(listing, start, size, on)
+        for start, size in ((0, 3_333), (3_333, 3_333), (6_666, 3_334))
+    ]
+    assert [p.price for p in parts] == [3_333, 3_332, 3_334]  # the 1 fen of discount to the second
+    assert all(p.price <= p.value for p in parts)
+    assert sum(p.price for p in parts) == transfers.day_price(listing, on).price == 9_999

@@ -168,15 +168,18 @@ def day_price(listing: TransferListing, on: date) -> Price:
 
 def part_price(listing: TransferListing, start: int, principal: int, on: date) -> Price:
     """The price on ``on`` of ``principal`` bought after ``start`` of the listing was sold:
-    its cumulative slice of the day's listing price, accrued interest and fee."""
+    its cumulative slice of the day's accrued interest, discount and fee. The price is the
+    part's value less its slice of the discount — never a slice of the price, whose rounding
+    could ask a fen more than the part is worth (no premium, R39)."""
     whole = day_price(listing, on)
     end = start + principal
+    accrued = slice_of(whole.accrued_interest, start, end, listing.principal)
     return Price(
         on=on,
         principal=principal,
-        accrued_interest=slice_of(whole.accrued_interest, start, end, listing.principal),
+        accrued_interest=accrued,
         discount_rate=whole.discount_rate,
-        price=slice_of(whole.price, start, end, listing.principal),
+        price=principal + accrued - slice_of(whole.discount, start, end, listing.principal),
         fee=slice_of(whole.fee, start, end, listing.principal),
     )
 
@@ -238,7 +241,8 @@ def check_eligible(session: Session, loan: Loan, holding: Holding, on: date) -> 
     """R38 (DOMAIN.md §9): every rule, each with its own refusal code."""
     held = _held_days(holding, on)
     settings = rules()
-    if held < settings.min_holding_days:
+    # A partner institution's own claim (P2B) is offered from the day it is booked.
+    if held < settings.min_holding_days and holding.source != marketplace.PARTNER:
         raise HoldingTooRecent(
             f"A claim can be transferred once held {settings.min_holding_days} days.",
             details={"held_days": held, "min_days": settings.min_holding_days},
