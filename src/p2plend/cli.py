@@ -22,7 +22,7 @@ from p2plend import migrate
 from p2plend.audit import service as audit
 from p2plend.autobid import service as autobid
 from p2plend.collections import service as collections
-from p2plend.config import get_settings
+from p2plend.config import Settings, get_settings
 from p2plend.custody import service as custody
 from p2plend.custody.port import Custodian
 from p2plend.db import make_engine, make_session_factory, transaction
@@ -96,6 +96,10 @@ reserve_app = typer.Typer(
 )
 app.add_typer(reserve_app, name="reserve")
 compliance_app = typer.Typer(help="The compliance report (合规检查).", no_args_is_help=True)
+claims_app = typer.Typer(
+    help="Partner-originated claims (机构债权, P2B): review and follow them.", no_args_is_help=True
+)
+app.add_typer(claims_app, name="claims")
 app.add_typer(compliance_app, name="compliance")
 transfers_app = typer.Typer(
     help="The debt-transfer market (债权转让): listings, and closing stale ones.", no_args_is_help=True
@@ -1034,6 +1038,83 @@ def autobid_run(
     )
 
 
+# --- 机构债权 (P2B): partner-originated claims -----------------------------------------------------------
+
+
+@claims_app.command("list")
+def claims_list(
+    status: Annotated[
+        str | None, typer.Option(help="submitted, approved or rejected.", show_default=False)
+    ] = None,
+    limit: Annotated[int, typer.Option(min=1, max=10_000, help="At most this many, newest first.")] = 200,
+) -> None:
+    """Partner claims, newest first: status, the institution, its type and risk tier, amount,
+    rate and term, the repurchase commitment, and once booked the loan with what investors
+    bought and what the institution still holds. Every line is labelled P2B."""
+    from p2plend.p2b import service as p2b
+
+    if status is not None and status not in ("submitted", "approved", "rejected"):
+        err_console.print("error invalid_status (--status): submitted, approved or rejected", markup=False)
+        raise typer.Exit(2)
+    with business_act() as session:
+        views = [p2b.view(session, claim) for claim in p2b.claims(session, status=status, limit=limit)]
+        lines = [
+            "  ".join(
+                (
+                    f"claim:{v.claim.id}",
+                    "P2B",
+                    v.claim.status,
+                    f"user:{v.claim.institution_id}",
+                    f"{v.claim.institution_type}/tier {v.claim.institution_risk_tier}",
+                    format_cny(v.claim.amount),
+                    _percent(v.claim.annual_rate),
+                    f"{v.claim.term_months}m",
+                    f"repurchase DPD {v.claim.repurchase_dpd}" if v.claim.repurchase_dpd else "no repurchase",
+                    f"loan:{v.loan.id} sold {format_cny(v.sold)} unsold {format_cny(v.unsold)}"
+                    if v.loan
+                    else "-",
+                )
+            )
+            for v in views
+        ]
+    for line in lines:
+        console.print(line, markup=False, highlight=False)
+    console.print(f"{len(lines)} partner claim(s)", markup=False)
+
+
+@claims_app.command("decide")
+def claims_decide(
+    claim: Annotated[int, typer.Argument(min=1, max=_MAX_ID, help="The claim id (`p2plend claims list`).")],
+    *,
+    officer: Annotated[str, typer.Option("--officer", help="Phone of the risk officer acting.")],
+    approve: Annotated[
+        bool, typer.Option("--approve/--reject", help="Approve with --grade, or reject with --reason.")
+    ],
+    grade: Annotated[str, typer.Option(help="On approval: AA … HR.")] = "",
+    reason: Annotated[str, typer.Option(help="On rejection: why.")] = "",
+) -> None:
+    """Approve a partner claim (the loan is booked in repayment, no money moves, and the claim is
+    offered on the transfer market) or reject it; audited under the officer. Exit 2 on bad input,
+    1 when the claim is decided already or the officer may not."""
+    from p2plend.identity.permissions import Permission
+    from p2plend.p2b import service as p2b
+
+    with business_act() as session:
+        actor = _staff_acting(session, officer, Permission.STAFF_APPLICATIONS_REVIEW, "decide partner claims")
+        try:
+            decided = (
+                p2b.approve(session, claim, officer_id=actor, grade=grade)
+                if approve
+                else p2b.reject(session, claim, officer_id=actor, reason=reason)
+            )
+        except InvalidInput as exc:
+            raise _refuse_input(exc) from exc
+        loan = (
+            f", loan:{decided.loan_id} booked and offered on the transfer market" if decided.loan_id else ""
+        )
+    console.print(f"claim:{claim} {decided.status}{loan}", markup=False, highlight=False)
+
+
 # --- 催收 and 核销: collections and write-off ----------------------------------------------------------
 
 
@@ -1358,8 +1439,7 @@ def demo(
                 "error: `p2plend demo` recreates a SQLite file; use --seed-only for other databases"
             )
             raise typer.Exit(2)
-        for suffix in ("", "-wal", "-shm"):
-            Path(url.database + suffix).unlink(missing_ok=True)
+        remove_demo_files(settings)
     migrate.upgrade(settings.database_url)
     engine = make_engine(settings.database_url)
     factory = make_session_factory(engine)
@@ -1382,6 +1462,23 @@ def demo(
     app = create_app(settings, factory, bank, eod_scheduler=settings.eod_scheduler_enabled)
     app.router.on_shutdown.append(bank.close)
     uvicorn.run(app, host=host, port=port)
+
+
+def remove_demo_files(settings: Settings) -> None:
+    """Delete the demo's SQLite file and the simulated bank's beside it (with their journals):
+    a bank that remembered the last demo's balances would refuse the new demo's transfers."""
+    from sqlalchemy.engine import make_url
+
+    from p2plend.custody.simulated.bank import bank_database_url
+
+    bank_url = make_url(bank_database_url(settings.database_url, settings.custodian_database_url))
+    files = [make_url(settings.database_url).database]
+    if bank_url.get_backend_name() == "sqlite":
+        files.append(bank_url.database)
+    for database in files:
+        for suffix in ("", "-wal", "-shm"):
+            if database:
+                Path(database + suffix).unlink(missing_ok=True)
 
 
 def _print_logins(logins: "list[demo_data.DemoLogin]") -> None:

@@ -15,6 +15,7 @@ from p2plend.marketplace import models as marketplace_models
 from p2plend.marketplace import transfer_listings as transfer_models
 from p2plend.notifications import models as notifications_models
 from p2plend.origination import models as origination_models
+from p2plend.p2b import models as p2b_models
 from p2plend.portfolio import models as portfolio_models
 from p2plend.servicing import models as servicing_models
 from p2plend.suitability import models as suitability_models
@@ -35,6 +36,7 @@ __all__ = [
     "marketplace_models",
     "notifications_models",
     "origination_models",
+    "p2b_models",
     "portfolio_models",
     "servicing_models",
     "suitability_models",

@@ -24,6 +24,7 @@ from p2plend.api.routers import loans as loans_api
 from p2plend.api.routers import marketplace as marketplace_api
 from p2plend.api.routers import notifications as notifications_api
 from p2plend.api.routers import origination as origination_api
+from p2plend.api.routers import p2b as p2b_api
 from p2plend.api.routers import portfolio as portfolio_api
 from p2plend.api.routers import sim_bank as sim_bank_api
 from p2plend.api.routers import statements as statements_api
@@ -161,6 +162,7 @@ def _api_routers(settings: Settings) -> list[APIRouter]:
         statements_api.router,
         portfolio_api.router,
         guarantee_api.router,
+        p2b_api.router,
         compliance_api.router,
     ]
     if settings.environment != "production":

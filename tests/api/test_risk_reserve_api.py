@@ -56,6 +56,7 @@ def test_the_reserve_is_off_and_the_report_clear_by_default(
         "risk_reserve": False,
         "borrowing_caps": False,
         "guarantor_shortfalls": False,
+        "partner_claims": False,
     }
     body = api.get(f"{API}/staff/risk-reserve", headers=compliance).json()
     assert (body["opened"], body["enabled"], body["flagged"], body["available"]) == (

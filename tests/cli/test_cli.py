@@ -4,6 +4,7 @@ import shutil
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, func, text, update
@@ -12,7 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from p2plend import clock
 from p2plend.collections import service as collections
-from p2plend.config import get_settings
+from p2plend.config import Settings, get_settings
 from p2plend.custody import service as custody
 from p2plend.custody.simulated.bank import bank_database_url
 from p2plend.custody.simulated.models import BankSubAccount, BankTransaction
@@ -23,8 +24,11 @@ from p2plend.ledger import service as ledger
 from p2plend.marketplace import service as marketplace
 from p2plend.money import format_cny
 from p2plend.origination import service as origination
+from p2plend.p2b import service as p2b
+from p2plend.portfolio import service as portfolio
 from p2plend.servicing import service as servicing
 from p2plend.sim import demo
+from p2plend.transfers import service as transfers
 from tests import conftest
 from tests.audit.test_audit import bypass_guards
 from tests.console import Run
@@ -94,9 +98,13 @@ def test_demo_seed_only_makes_people_and_money_through_the_bank(
             d.interest + d.prepayment_fee + d.penalty - d.investor_fee
             for d in servicing.distributions_of_holder(session, zhang)
         )
+        # What his transfer sale brought beyond the principal he sold (accrued interest, less
+        # the discount and the fee): negative at a discount.
+        sold = sum(sale.price - sale.fee - sale.principal for sale in transfers.sales_by(session, zhang))
     # 张伟 paid in 500,000.00, took 10,000.00 out to his card (2.00 fee) and lent the rest:
     # every fen is in his account, frozen in a bid, or still out on loan, plus what he earned.
-    assert balances.available + balances.frozen + held - earned == 50_000_000 - 1_000_000 - 200
+    assert balances.available + balances.frozen + held - earned - sold == 50_000_000 - 1_000_000 - 200
+    assert sold < 0
     assert earned > 0 and balances.frozen > 0 and held > 0
 
 
@@ -137,6 +145,29 @@ def test_demo_has_loans_in_every_state_and_repaid_installments(
         for loan in loans:  # R26 on every loan of the demo
             held = sum(h.principal_outstanding for h in marketplace.holdings_of_loan(session, loan.id))
             assert held == loan.principal_outstanding
+
+
+def test_demo_markets_auto_bids_a_plan_and_transfers(
+    seeded: Run, session_factory: sessionmaker[Session]
+) -> None:
+    with session_factory() as session:
+        [l10] = [loan for loan in marketplace.loans(session, statuses=["open"]) if loan.amount == 2_000_000]
+        sources = {bid.source for bid in marketplace.bids_of_loan(session, l10.id)}
+        assert "auto_bid" in sources  # the queue took its turn when the listing opened
+        auto = sum(b.amount for b in marketplace.bids_of_loan(session, l10.id) if b.source == "auto_bid")
+        assert 0 < auto <= l10.amount * 6 // 10  # at most 60 % (R43)
+        listings = transfers.open_listings(session)
+        assert sorted(listing.sold for listing in listings) == [0, 500_000, 1_000_000]
+        # The partner's claim (P2B): booked, partly bought, labelled; a second waits for review.
+        assert {
+            p2b.is_partner_claim(marketplace.get_loan(session, listing.loan_id)) for listing in listings
+        } == {
+            True,
+            False,
+        }
+        assert sorted(claim.status for claim in p2b.claims(session)) == ["approved", "submitted"]
+        [plan] = portfolio.plans_of(session, identity.user_id_by_phone(session, "13900000005"))
+        assert plan.placed > 0
 
 
 def test_demo_prints_every_login(demo_database: tuple[str, str]) -> None:
@@ -233,3 +264,23 @@ def test_totp_prints_a_code_and_refuses_garbage(p2plend: Run) -> None:
     assert code == 0 and out.strip().isdigit()
     code, out = p2plend("totp", "not base32!")
     assert code == 2 and "base32" in out
+
+
+def test_a_new_demo_starts_with_a_new_bank_too(tmp_path: Path) -> None:
+    """`p2plend demo` recreates its SQLite file and the simulated bank's beside it: a bank
+    that kept the last demo's balances would refuse the new demo's transfers."""
+    from p2plend.cli import remove_demo_files
+
+    platform = tmp_path / "demo.db"
+    files = [
+        platform,
+        tmp_path / "demo.db-wal",
+        tmp_path / "demo-custodian.db",
+        tmp_path / "demo-custodian.db-shm",
+    ]
+    for file in files:
+        file.write_text("old")
+    kept = tmp_path / "other.db"
+    kept.write_text("keep")
+    remove_demo_files(Settings(database_url=f"sqlite:///{platform}"))
+    assert [file.exists() for file in files] == [False] * 4 and kept.exists()

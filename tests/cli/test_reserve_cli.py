@@ -23,7 +23,7 @@ def test_off_and_clear_by_default(p2plend: Run) -> None:
     code, out = p2plend("reserve", "status")
     assert code == 0 and out.splitlines()[:2] == ["risk reserve: off", "account: not opened"]
     code, out = p2plend("compliance", "report")
-    assert code == 0 and out.splitlines()[-1] == "0 of 3 checks flagged"
+    assert code == 0 and out.splitlines()[-1] == "0 of 4 checks flagged"
     assert "clear    risk_reserve: The platform risk reserve is off" in out
 
 

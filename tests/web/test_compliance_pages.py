@@ -45,9 +45,8 @@ def test_readers_see_the_report_clear_and_the_reserve_off(
     page = client.get(f"{PAGE}?lang={locale}")
     assert page.status_code == 200, page.text
     assert_translated(page.text, locale)
-    assert [flagged(page.text, c) for c in ("risk_reserve", "borrowing_caps", "guarantor_shortfalls")] == [
-        "no"
-    ] * 3
+    checks = ("risk_reserve", "borrowing_caps", "guarantor_shortfalls", "partner_claims")
+    assert [flagged(page.text, c) for c in checks] == ["no"] * 4
     assert 'data-testid="reserve-form"' not in page.text  # reading only
     assert 'href="/staff/compliance"' in client.get("/staff").text
     refused = client.post("/staff/risk-reserve", data={"csrf_token": csrf_of(page.text), **ON})

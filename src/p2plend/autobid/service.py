@@ -44,7 +44,7 @@ from p2plend.errors import Conflict, DomainError, InvalidInput, NotFound
 from p2plend.ledger import service as ledger
 from p2plend.marketplace import service as marketplace
 from p2plend.marketplace.errors import ListingNotOpen
-from p2plend.marketplace.models import Bid, Loan
+from p2plend.marketplace.models import Loan
 from p2plend.money import yuan_str
 from p2plend.schedules.service import Method
 from p2plend.servicing import service as servicing
@@ -395,12 +395,7 @@ def _take_positions(session: Session, count: int) -> int:
 def auto_bid_total(session: Session, investor_id: int) -> int:
     """What counts toward a rule's total cap: the investor's auto-bids not returned (frozen,
     or disbursed into a loan), over the rule's life."""
-    total = session.scalar(
-        select(func.coalesce(func.sum(Bid.amount), 0)).where(
-            Bid.investor_id == investor_id, Bid.source == AUTO_BID, Bid.status.in_(("frozen", "disbursed"))
-        )
-    )
-    return int(total or 0)
+    return marketplace.bid_total(session, investor_id, source=AUTO_BID)
 
 
 def _view(session: Session, rule: AutobidRule) -> RuleView:

@@ -10,6 +10,9 @@ that is clear or flagged, with the figures behind it.
   refuses such loans, so a flag means the caps were lowered after, or data was changed.
 * ``guarantor_shortfalls`` (R36): a guarantor (or the reserve) could not pay in full what its
   agreement promised; the holders bore the shortfall.
+* ``partner_claims`` (机构债权, P2B): claims partner institutions made outside the platform and
+  sell here lengthen the credit chain (critics said this is not really P2P and spreads risk).
+  Flagged while any is outstanding, with their count, principal and share of all outstanding.
 """
 
 from dataclasses import dataclass, field
@@ -26,9 +29,11 @@ from p2plend.identity import service as identity
 from p2plend.marketplace import service as marketplace
 from p2plend.marketplace.models import Loan
 from p2plend.money import yuan_str
+from p2plend.p2b import service as p2b
 
 RISK_RESERVE, BORROWING_CAPS, GUARANTOR_SHORTFALLS = "risk_reserve", "borrowing_caps", "guarantor_shortfalls"
-CHECKS = (RISK_RESERVE, BORROWING_CAPS, GUARANTOR_SHORTFALLS)
+PARTNER_CLAIMS = "partner_claims"
+CHECKS = (RISK_RESERVE, BORROWING_CAPS, GUARANTOR_SHORTFALLS, PARTNER_CLAIMS)
 
 
 @dataclass(frozen=True)
@@ -52,7 +57,12 @@ class ComplianceReport:
 def report(session: Session) -> ComplianceReport:
     return ComplianceReport(
         as_of=clock.today(),
-        checks=(_risk_reserve(session), _borrowing_caps(session), _guarantor_shortfalls(session)),
+        checks=(
+            _risk_reserve(session),
+            _borrowing_caps(session),
+            _guarantor_shortfalls(session),
+            _partner_claims(session),
+        ),
     )
 
 
@@ -135,4 +145,27 @@ def _guarantor_shortfalls(session: Session) -> Check:
         bool(count),
         message,
         {"compensations": int(count), "shortfall": yuan_str(int(total))},
+    )
+
+
+def _partner_claims(session: Session) -> Check:
+    held = p2b.position(session)
+    percent = f"{held.share * 100:.2f}"
+    message = (
+        f"{held.count} partner-originated claims (机构债权, P2B) are outstanding, "
+        f"{yuan_str(held.outstanding)} or {percent} % of all outstanding principal: a longer "
+        "credit chain (investor, platform, institution, debtor) and risk spread beyond the platform."
+        if held.count
+        else "No partner-originated claim (P2B) is outstanding."
+    )
+    return Check(
+        PARTNER_CLAIMS,
+        bool(held.count),
+        message,
+        {
+            "claims": held.count,
+            "outstanding": yuan_str(held.outstanding),
+            "all_outstanding": yuan_str(held.all_outstanding),
+            "share": format(held.share, "f"),
+        },
     )

@@ -241,6 +241,8 @@ def _cover(session: Session, loan_id: int, on: date, custodian: Custodian) -> Re
     loan = marketplace.get_loan(session, loan_id)
     if loan.status != marketplace.DISBURSED or loan.value_date is None:
         return None
+    if loan.product_kind == marketplace.PARTNER_CLAIM:  # P2B: the institution's, never the platform's
+        return None
     if not terms.enabled_since <= loan.value_date <= on:
         return None
     contribution = min(

@@ -9,7 +9,8 @@ core-banking close of business):
    then ``transfers`` 债权转让: open transfer listings of overdue loans cancelled, those past
    their expiry closed (R40);
 4. ``compensate``  代偿: a guarantor pays the holders when its agreement's trigger is reached
-   (or, only if an operator switched it on, the risk reserve under its coverage);
+   (or, only if an operator switched it on, the risk reserve under its coverage); then a
+   partner institution's repurchase (回购) of its P2B claim at its commitment's DPD;
 5. ``collections`` 催收: cases opened, escalated and closed; strategies' automatic reminders;
 6. ``remind``      reminders and overdue notices to borrowers, repayment notices to holders;
 7. ``figures``     the day's platform figures, for disclosure.
@@ -51,6 +52,7 @@ from p2plend.errors import InvalidInput
 from p2plend.guarantee import reserve
 from p2plend.guarantee import service as guarantee
 from p2plend.jobs.models import EodChunk, EodRun
+from p2plend.p2b import service as p2b
 from p2plend.servicing import end_of_day
 from p2plend.servicing import service as servicing
 from p2plend.transfers import service as transfers
@@ -89,9 +91,14 @@ def _classify(session: Session, loan_id: int, on: date, _custodian: Custodian) -
 
 
 def _compensate(session: Session, loan_id: int, on: date, custodian: Custodian) -> int:
-    if guarantee.agreement_of(session, loan_id) is not None:
-        return guarantee.compensate_due(session, loan_id, on, custodian)
-    return reserve.compensate_due(session, loan_id, on, custodian)
+    made = 0
+    # After a partner institution's repurchase (回购) no investor is left for a guarantor to pay.
+    if not p2b.bought_back(session, loan_id):
+        if guarantee.agreement_of(session, loan_id) is not None:
+            made = guarantee.compensate_due(session, loan_id, on, custodian)
+        else:
+            made = reserve.compensate_due(session, loan_id, on, custodian)
+    return made + p2b.repurchase_due(session, loan_id, on, custodian)
 
 
 def _loans_under_cover(session: Session) -> list[int]:

@@ -24,7 +24,10 @@ IsoDate = Annotated[dt.date, BeforeValidator(_iso_date_only)]
 
 
 class EodStepOut(BaseModel):
-    name: str = Field(description="auto_debit, accrue, classify, remind or figures, in this order")
+    name: str = Field(
+        description="auto_debit, accrue, classify, transfers, compensate, collections, remind or figures, "
+        "in this order"
+    )
     label_zh: str = Field(examples=["自动代扣"])
     chunks_done: int
     chunks: int = Field(description="Chunks planned (0 until the step starts)")

@@ -55,6 +55,9 @@ class ListingSummary(BaseModel):
         description="open, funded (满标, awaiting review), disbursed, settled, failed, withdrawn"
     )
     product_kind: str
+    partner_claim: bool = Field(
+        description="机构债权（P2B）: a partner institution's claim, a longer credit chain"
+    )
     amount: Yuan
     funded: Yuan
     remaining: Yuan
@@ -78,6 +81,7 @@ class ListingSummary(BaseModel):
             "title": loan.title,
             "status": loan.status,
             "product_kind": loan.product_kind,
+            "partner_claim": loan.product_kind == "partner_claim",
             "amount": yuan_str(loan.amount),
             "funded": yuan_str(loan.funded),
             "remaining": yuan_str(loan.amount - loan.funded),

@@ -12,7 +12,7 @@ funded beyond its amount (R44) — and the database's CHECK refuses it even if c
 """
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -500,6 +500,38 @@ def acquire_by_compensation(session: Session, loan_id: int, payer_id: int, princ
     return holding
 
 
+PARTNER_CLAIM = "partner_claim"  # 机构债权 (P2B): a loan a partner institution made outside
+PARTNER = "partner"  # the source of the institution's own holding of its claim
+
+
+def book_partner_claim(session: Session, new: NewListing, *, actor_id: int | None) -> tuple[Loan, Holding]:
+    """机构债权入账: a loan the partner institution (``new.borrower_id``) already made outside the
+    platform, booked directly in repayment — value date today, every unit of principal held by
+    the institution (one holding, source ``partner``). No money moves: the institution lent it
+    outside; it services the loan and offers the claim on the transfer market.
+
+    The caller (p2b) fixes the schedule in the same transaction."""
+    loan = create_listing(session, replace(new, product_kind=PARTNER_CLAIM), actor_id=actor_id)
+    now = clock.now()
+    loan.status = DISBURSED
+    loan.funded = loan.amount
+    loan.principal_outstanding = loan.amount
+    loan.opened_at = loan.funded_at = loan.disbursed_at = now
+    loan.value_date = clock.today()
+    holding = Holding(
+        loan_id=loan.id,
+        holder_id=loan.borrower_id,
+        principal_outstanding=loan.amount,
+        principal_acquired=loan.amount,
+        acquired_at=now,
+        source=PARTNER,
+    )
+    session.add(holding)
+    session.flush()
+    _audit(session, actor_id, "loan.partner_claim_booked", loan, amount=yuan_str(loan.amount))
+    return loan, holding
+
+
 def sub_account_of(session: Session, user_id: int) -> str:
     account = custody.custody_account_of(session, user_id)
     if account is None:
@@ -596,9 +628,20 @@ def lending_outstanding(session: Session, investor_id: int) -> int:
     return int(held or 0) + int(frozen or 0)
 
 
+def bid_total(session: Session, investor_id: int, *, source: str) -> int:
+    """The investor's bids of ``source`` not returned: frozen, or disbursed into a loan."""
+    total = session.scalar(
+        select(func.coalesce(func.sum(Bid.amount), 0)).where(
+            Bid.investor_id == investor_id, Bid.source == source, Bid.status.in_(("frozen", "disbursed"))
+        )
+    )
+    return int(total or 0)
+
+
 def committed_principal(session: Session, borrower_id: int) -> int:
     """A borrower's principal on the platform for the caps of R4–R6: listed (not yet
-    disbursed) loans at their amount, disbursed ones at their outstanding principal."""
+    disbursed) loans at their amount, disbursed ones at their outstanding principal.
+    Partner claims (P2B) are not counted: the institution services them, the debtor is another."""
     listed = session.scalar(
         select(func.coalesce(func.sum(Loan.amount), 0)).where(
             Loan.borrower_id == borrower_id, Loan.status.in_(LISTED_STATES)
@@ -606,7 +649,7 @@ def committed_principal(session: Session, borrower_id: int) -> int:
     )
     outstanding = session.scalar(
         select(func.coalesce(func.sum(Loan.principal_outstanding), 0)).where(
-            Loan.borrower_id == borrower_id, Loan.status == DISBURSED
+            Loan.borrower_id == borrower_id, Loan.status == DISBURSED, Loan.product_kind != PARTNER_CLAIM
         )
     )
     return int(listed or 0) + int(outstanding or 0)

@@ -883,6 +883,18 @@ def compensate(
         r.interest - r.paid_interest - r.compensated_interest if cover_interest and r.due_date < on else 0
         for r in rows
     ]
+    claims = [h for h in marketplace.holdings_of_loan(session, loan.id) if h.source != COMPENSATION]
+    own = sum(h.principal_outstanding for h in claims if h.holder_id == payer_id)
+    whole = sum(h.principal_outstanding for h in claims)
+
+    def others(amount: int) -> int:
+        """The part of ``amount`` the payer's own claim does not bear (a partner institution
+        buying back its P2B claim pays only the other holders; DOMAIN.md §3 split)."""
+        return allocate(amount, [whole - own, own])[0] if own and amount else amount
+
+    if own:
+        principal_due = _spread(others(sum(principal_due)), principal_due)
+        interest_due = _spread(others(sum(interest_due)), interest_due)
     due = sum(principal_due) + sum(interest_due)
     if due <= 0:
         return Compensated(0, 0, 0, 0, None)
@@ -905,9 +917,9 @@ def compensate(
         row.compensated_principal += p
         row.compensated_interest += i
         if take_future_interest and row.due_date >= on and owed_p:
-            future = row.interest - row.paid_interest - row.compensated_interest
+            future = others(row.interest - row.paid_interest - row.compensated_interest)
             row.compensated_interest += future * p // owed_p
-    investors = [h for h in marketplace.holdings_of_loan(session, loan.id) if h.source != COMPENSATION]
+    investors = [h for h in claims if h.holder_id != payer_id]
     shares = _pro_rata(
         investors, principal=principal, interest=interest, fee_rate=Decimal(loan.investor_fee_rate)
     )
@@ -935,6 +947,10 @@ def compensate(
     marketplace.acquire_by_compensation(session, loan.id, payer_id, principal)
     session.flush()
     return Compensated(due, paid, principal, interest, repayment)
+
+
+def _spread(total: int, weights: list[int]) -> list[int]:
+    return allocate(total, weights) if sum(weights) else [0] * len(weights)
 
 
 def _settle_if_repaid(session: Session, loan: Loan) -> None:

@@ -21,7 +21,7 @@ from p2plend.db import transaction
 from p2plend.errors import Conflict
 from p2plend.identity import service as identity
 from p2plend.notifications import service as notifications
-from p2plend.sim import demo_loans, demo_overdue, numbers
+from p2plend.sim import demo_loans, demo_markets, demo_overdue, numbers
 from p2plend.suitability import service as suitability
 
 T = TypeVar("T")
@@ -328,6 +328,7 @@ def seed(session_factory: sessionmaker[Session], bank: SimulatedBank) -> list[De
             session_factory, bank, start + timedelta(days=demo_overdue.FIRST_DAY), real.now()
         )
         demo_overdue.collections_work(story)
+        demo_markets.play(story)
     finally:
         clock.install(real)
     return logins

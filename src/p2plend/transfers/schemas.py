@@ -99,6 +99,10 @@ class TransferListingOut(BaseModel):
     id: int
     loan_id: int
     loan_title: str
+    partner_claim: bool = Field(
+        description="机构债权（P2B）: a claim on a loan a partner institution made outside the platform — "
+        "a longer credit chain, more risk"
+    )
     grade: str
     risk_class: str
     annual_rate: RateText
@@ -130,6 +134,7 @@ class TransferListingOut(BaseModel):
             id=listing.id,
             loan_id=loan.id,
             loan_title=loan.title,
+            partner_claim=loan.product_kind == "partner_claim",
             grade=loan.grade,
             risk_class=loan.risk_class,
             annual_rate=rate_text(loan.annual_rate),

@@ -1894,6 +1894,197 @@ MESSAGES: dict[str, tuple[str, str]] = {
     ),
     "compliance.check.borrowing_caps": ("借款余额上限", "Borrowing caps"),
     "compliance.check.guarantor_shortfalls": ("代偿差额", "Compensation shortfalls"),
+    "compliance.check.partner_claims": ("机构债权（P2B）", "Partner-originated claims (P2B)"),
+    "p2b.label": ("机构债权（P2B）", "Partner claim (P2B)"),
+    "p2b.warning": (
+        "本项目为合作机构在平台外发放的借款债权转让，信用链条更长，风险更高",
+        "A claim on a loan a partner institution made outside the platform: a longer credit chain, more risk",
+    ),
+    # --- 机构债权 (P2B) pages -------------------------------------------------------------
+    "nav.partner_claims": ("机构债权", "Partner claims"),
+    "p2b.partner.title": ("机构债权", "Partner claims"),
+    "p2b.partner.intro": (
+        "将贵机构在平台外发放的借款债权提交平台审核；审核通过后，债权以转让方式挂牌，"
+        "出借人购买后由贵机构继续向债务人收款并按期还款。",
+        "Submit a claim on a loan your institution made outside the platform. Once approved it is "
+        "offered on the debt-transfer market; you keep collecting from the debtor and pay each "
+        "installment in.",
+    ),
+    "p2b.partner.list": ("我的机构债权", "My claims"),
+    "p2b.partner.none": ("暂无机构债权。", "No claims yet."),
+    "p2b.partner.repay": ("立即还款", "Pay now"),
+    "p2b.partner.offer": ("重新挂牌", "Offer again"),
+    "p2b.partner.listed": ("转让中（#{id}）", "On offer (#{id})"),
+    "p2b.partner.servicing_note": (
+        "「立即还款」从贵机构存管账户支付已到期的全部应还款（没有到期时为下一期）；"
+        "还款日终批量也会自动扣款。未售出部分由贵机构持有并按比例收回本息。",
+        "“Pay now” pays everything due from your custody balance (the next installment when "
+        "nothing is due yet); the end-of-day batch also debits each installment on its due "
+        "date. What is unsold stays yours and receives its share.",
+    ),
+    "p2b.partner.submit_title": ("提交机构债权", "Submit a claim"),
+    "p2b.partner.submit_hint": (
+        "债务人信息按平台信息披露要求填写，姓名仅以脱敏形式保存和展示。",
+        "Disclose the debtor as the platform's disclosure rules require; the name is stored and "
+        "shown masked only.",
+    ),
+    "p2b.partner.submit": ("提交审核", "Submit for review"),
+    "p2b.submitted": ("机构债权已提交，等待平台审核。", "The claim is submitted for review."),
+    "p2b.repaid": ("还款已完成，已按持有比例分配给债权人。", "Paid, and split among the holders."),
+    "p2b.offered": ("未售出部分已重新挂牌转让。", "What is unsold is on offer again."),
+    "p2b.approved": ("已审核通过：借款已入账并挂牌转让。", "Approved: the loan is booked and on offer."),
+    "p2b.rejected": ("已拒绝该机构债权。", "The claim is rejected."),
+    "p2b.form.institution": ("合作机构", "The institution"),
+    "p2b.form.debtor": ("债务人信息披露", "The debtor's disclosure"),
+    "p2b.form.terms": ("债权要素", "The claim's terms"),
+    "p2b.form.safeguards": ("保障措施与转让", "Safeguards and the offer"),
+    "p2b.form.tier_hint": (
+        "按推荐登记表记录的机构风险等级，1 为最低风险。",
+        "As the referral form records it; 1 is the lowest risk.",
+    ),
+    "p2b.form.name_hint": ("仅保存脱敏姓名，如 张**。", "Only the masked name is kept, e.g. 张**."),
+    "p2b.form.income_hint": (
+        "元/月；披露时按 5,000 元区间展示。",
+        "Yuan a month; disclosed in 5,000-yuan bands.",
+    ),
+    "p2b.form.summary_hint": (
+        "项目简介，不得涉及股票、期货等禁止用途。",
+        "What the loan is for; no forbidden purpose (stocks, futures…).",
+    ),
+    "p2b.form.rate_hint": ("年利率，按百分比填写（8 即 8%）。", "A year, in percent (8 means 8 %)."),
+    "p2b.form.term_hint": ("{min}–{max} 个月。", "{min} to {max} months."),
+    "p2b.form.date_hint": (
+        "贵机构原借款合同的起息日（仅披露用）。",
+        "Your own contract's value date (disclosed only).",
+    ),
+    "p2b.form.guarantor_hint": (
+        "可选：平台上的融资担保公司。",
+        "Optional: a guarantee company on the platform.",
+    ),
+    "p2b.form.repurchase_hint": (
+        "可选：回购承诺——逾期达到该天数时，贵机构回购其他出借人持有的全部债权。",
+        "Optional: your repurchase commitment — at this many days past due you buy back every "
+        "other holder's claim.",
+    ),
+    "p2b.form.discount_hint": (
+        "转让折价，按百分比填写，0 至 {max}。",
+        "Off the claim's value on the market, in percent, 0 to {max}.",
+    ),
+    "p2b.field.institution_type": ("机构类型", "Institution type"),
+    "p2b.field.risk_tier": ("机构风险等级", "Institution risk tier"),
+    "p2b.field.debtor_kind": ("债务人类型", "Debtor type"),
+    "p2b.field.debtor_name": ("债务人姓名/名称", "Debtor's name"),
+    "p2b.field.region": ("所在地区", "Region"),
+    "p2b.field.monthly_income": ("月收入（元）", "Monthly income (yuan)"),
+    "p2b.field.income_band": ("收入区间", "Income band"),
+    "p2b.field.liabilities": ("其他负债（元）", "Other debts (yuan)"),
+    "p2b.field.credit_overdues_6m": ("近 6 个月征信逾期次数", "Credit-report overdues, last 6 months"),
+    "p2b.field.project_summary": ("项目简介", "Project summary"),
+    "p2b.field.repayment_source": ("还款来源", "Repayment source"),
+    "p2b.field.amount": ("债权本金（元）", "Principal (yuan)"),
+    "p2b.field.annual_rate": ("年利率（%）", "Annual rate (%)"),
+    "p2b.field.term_months": ("期限（月）", "Term (months)"),
+    "p2b.field.original_value_date": ("原合同起息日", "Original value date"),
+    "p2b.field.guarantor": ("担保机构", "Guarantor"),
+    "p2b.field.repurchase_dpd": ("回购承诺（逾期天数）", "Repurchase at days past due"),
+    "p2b.field.repurchase": ("回购承诺", "Repurchase commitment"),
+    "p2b.field.discount": ("转让折价（%）", "Discount (%)"),
+    "p2b.field.loan": ("借款", "Loan"),
+    "p2b.field.sold": ("已售出本金", "Principal sold"),
+    "p2b.field.unsold": ("未售出本金", "Principal unsold"),
+    "p2b.field.next_due": ("下期应还", "Next due"),
+    "p2b.field.due_now": ("当前应还 {amount}", "Due now {amount}"),
+    "p2b.field.reason": ("拒绝原因", "Reason for rejecting"),
+    "p2b.field.submitted_at": ("提交时间", "Submitted"),
+    "p2b.tier": ("{n} 级", "Tier {n}"),
+    "p2b.repurchase_value": ("逾期 {n} 天回购", "Buys back at {n} days past due"),
+    "p2b.no_repurchase": ("无回购承诺", "No repurchase commitment"),
+    "p2b.debtor_kind.person": ("自然人", "Person"),
+    "p2b.debtor_kind.organisation": ("法人/组织", "Organisation"),
+    "p2b.status.submitted": ("待审核", "Submitted"),
+    "p2b.status.approved": ("已通过", "Approved"),
+    "p2b.status.rejected": ("已拒绝", "Rejected"),
+    "p2b.bad.institution_type": ("请选择机构类型。", "Choose the institution type."),
+    "p2b.bad.institution_risk_tier": ("机构风险等级为 1 至 5。", "The risk tier is 1 to 5."),
+    "p2b.bad.debtor_kind": ("请选择债务人类型。", "Choose the debtor type."),
+    "p2b.bad.debtor_name": (
+        "请填写债务人姓名（不超过 100 字）。",
+        "Enter the debtor's name (at most 100 characters).",
+    ),
+    "p2b.bad.industry": ("请填写所属行业（不超过 64 字）。", "Enter the industry (at most 64 characters)."),
+    "p2b.bad.region": ("请填写所在地区（不超过 64 字）。", "Enter the region (at most 64 characters)."),
+    "p2b.bad.purpose": ("请选择允许的借款用途。", "Choose an allowed purpose."),
+    "p2b.bad.project_summary": (
+        "请填写项目简介（不超过 500 字），且不得涉及禁止用途。",
+        "Enter a summary (at most 500 characters) that reveals no forbidden purpose.",
+    ),
+    "p2b.bad.monthly_income": (
+        "收入、负债与逾期次数不能为负数。",
+        "Income, debts and overdues are not negative.",
+    ),
+    "p2b.bad.liabilities": ("请输入有效金额。", "Enter a valid amount."),
+    "p2b.bad.credit_overdues_6m": ("请输入 0 至 999 的整数。", "Enter a whole number from 0 to 999."),
+    "p2b.bad.repayment_source": (
+        "请填写还款来源（不超过 200 字）。",
+        "Enter the repayment source (at most 200 characters).",
+    ),
+    "p2b.bad.amount": ("请输入有效的债权本金。", "Enter a valid principal."),
+    "p2b.bad.amount_cap": (
+        "债权本金须大于 0 且不超过该类债务人的借款上限 {cap} 元。",
+        "The principal is above 0 and at most {cap} yuan for this kind of debtor.",
+    ),
+    "p2b.bad.annual_rate": (
+        "请输入大于 0 的年利率（百分比，最多 4 位小数）。",
+        "Enter a rate above 0, in percent (at most 4 decimals).",
+    ),
+    "p2b.bad.method": (
+        "请选择等额本息、等额本金或先息后本。",
+        "Choose equal installments, equal principal or interest-first.",
+    ),
+    "p2b.bad.term_months": ("期限须为转让市场可交易的月数。", "Choose a term the transfer market can trade."),
+    "p2b.bad.original_value_date": (
+        "原合同起息日不能晚于今天。",
+        "The original value date is not in the future.",
+    ),
+    "p2b.bad.guarantor_id": ("请选择平台上的担保机构。", "Choose a guarantee company on the platform."),
+    "p2b.bad.repurchase_dpd": (
+        "回购天数为 1 至 3650 的整数。",
+        "The repurchase days are a whole number from 1 to 3650.",
+    ),
+    "p2b.bad.discount": ("折价超出允许范围。", "The discount is out of the allowed range."),
+    "p2b.bad.grade": ("请选择信用等级。", "Choose a grade."),
+    "p2b.bad.reason": ("请填写拒绝原因。", "Give the reason for rejecting."),
+    "p2b.bad.decision": ("请选择通过或拒绝。", "Approve or reject."),
+    "p2b.staff.title": ("机构债权审核", "Partner claims"),
+    "p2b.staff.intro": (
+        "合作机构在平台外发放的借款债权：审核债务人披露、机构风险等级与回购承诺，"
+        "通过时给出信用等级（借款入账、挂牌转让，不发生资金划转），或写明原因拒绝。",
+        "Claims partner institutions made outside the platform: review the debtor's disclosure, "
+        "the institution's tier and its repurchase commitment; approve with a grade (the loan is "
+        "booked and offered, no money moves) or reject with a reason.",
+    ),
+    "p2b.staff.all": ("全部", "All"),
+    "p2b.staff.none": ("暂无机构债权。", "No partner claims."),
+    "p2b.staff.approve": ("审核通过", "Approve"),
+    "p2b.staff.approve_hint": (
+        "信用等级决定风险等级（AA→R1 … HR→R5）。",
+        "The grade gives the risk class (AA→R1 … HR→R5).",
+    ),
+    "p2b.staff.reject": ("拒绝", "Reject"),
+    "error.invalid_partner_claim": (
+        "机构债权信息有误，请检查后重新提交。",
+        "The claim is not valid; check it and submit again.",
+    ),
+    "error.not_a_partner_institution": (
+        "仅已开立存管账户的合作机构可以提交机构债权。",
+        "Only an active partner institution with a custody account offers claims.",
+    ),
+    "error.partner_claim_not_found": ("未找到该机构债权。", "No such partner claim."),
+    "error.partner_claim_already_decided": ("该机构债权已审核。", "This claim was already decided."),
+    "error.partner_claim_not_booked": (
+        "该机构债权尚未入账，或贵机构已不再持有其中任何部分。",
+        "This claim is not booked, or you hold nothing more of it.",
+    ),
     "staff.compliance.reserve": ("风险备付金", "Platform risk reserve"),
     "staff.compliance.reserve_intro": (
         "风险备付金默认关闭：2016 年起监管禁止网贷平台为出借人提供担保，"

@@ -8,6 +8,7 @@ from p2plend.api.routers.statements import csv_download
 from p2plend.collections import service as collections
 from p2plend.identity import service as identity
 from p2plend.jobs import eod
+from p2plend.p2b import service as p2b
 from p2plend.portfolio import service as portfolio
 from p2plend.servicing import end_of_day, statements
 from p2plend.servicing.statement_schemas import (
@@ -41,6 +42,8 @@ def portfolio_page(request: Request, session: DbSession, user: CurrentUser) -> R
         # 集中度 (docs/portfolio.md): largest exposure, by grade, by borrower, the warning line.
         "concentration": portfolio.concentration(session, user.user_id),
         "share": percent,
+        # 机构债权（P2B）: labelled with the warning wherever they appear.
+        "partner_loans": p2b.partner_claim_loans(session, [h.loan_id for h in book.holdings]),
     }
     return render(request, "portfolio.html", context)
 
@@ -59,7 +62,12 @@ def calendar_page(request: Request, session: DbSession, user: CurrentUser) -> Re
     months: dict[str, list[statements.CalendarLine]] = {}
     for line in lines:
         months.setdefault(f"{line.due_date:%Y-%m}", []).append(line)
-    return render(request, "portfolio_calendar.html", {"months": months, "lines": lines})
+    partner_loans = p2b.partner_claim_loans(session, [line.loan_id for line in lines])
+    return render(
+        request,
+        "portfolio_calendar.html",
+        {"months": months, "lines": lines, "partner_loans": partner_loans},
+    )
 
 
 @router.get("/portfolio/calendar.csv")

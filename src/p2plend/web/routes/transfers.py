@@ -26,6 +26,7 @@ from p2plend.identity.service import AuthContext, Permission
 from p2plend.ledger import service as ledger
 from p2plend.marketplace import service as marketplace
 from p2plend.money import parse_amount
+from p2plend.p2b import service as p2b
 from p2plend.transfers import service as transfers
 from p2plend.transfers.errors import HoldingNotFound
 from p2plend.web.auth import ActingUser, CurrentUser, OptionalUser, StaffUser
@@ -132,11 +133,14 @@ def my_transfers_page(request: Request, session: DbSession, user: CurrentUser) -
     sold = transfers.sales_by(session, user.user_id)
     bought = transfers.purchases_of(session, user.user_id)
     loan_ids = {s.loan_id for s in (*sold, *bought)}
+    holdings = transfers.transferable_holdings(session, user.user_id)
+    listings = [transfers.view(session, x) for x in transfers.listings_of(session, seller_id=user.user_id)]
+    shown = loan_ids | {loan.id for _, loan, _ in holdings} | {v.loan.id for v in listings}
     context = {
-        "holdings": transfers.transferable_holdings(session, user.user_id),
-        "listings": [
-            transfers.view(session, x) for x in transfers.listings_of(session, seller_id=user.user_id)
-        ],
+        "holdings": holdings,
+        "listings": listings,
+        # 机构债权（P2B）: labelled with the warning wherever they appear.
+        "partner_loans": p2b.partner_claim_loans(session, shown),
         "sold": sold,
         "bought": bought,
         "titles": {loan_id: marketplace.get_loan(session, loan_id).title for loan_id in loan_ids},
