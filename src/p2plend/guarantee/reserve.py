@@ -170,20 +170,14 @@ def configure(
 ) -> ReserveSettings:
     """Switch the reserve on or off and set its terms; loans covered later copy them."""
     _require_manager(session, actor_id)
-    if coverage not in guarantee.COVERAGES:
-        raise InvalidReserveTerms(
-            "Coverage is principal or principal_interest.", details={"field": "coverage"}
-        )
-    if trigger_dpd < 1:
-        raise InvalidReserveTerms("The trigger is at least 1 day overdue.", details={"field": "trigger_dpd"})
-    if accelerate_dpd <= trigger_dpd:
-        raise InvalidReserveTerms(
-            "Acceleration comes after the installment trigger.", details={"field": "accelerate_dpd"}
-        )
-    if not Decimal(0) <= contribution_rate < Decimal(1):
-        raise InvalidReserveTerms(
-            "The contribution is a share of principal below 1.", details={"field": "contribution_rate"}
-        )
+    guarantee.check_terms(
+        coverage,
+        trigger_dpd,
+        accelerate_dpd,
+        contribution_rate,
+        rate_field="contribution_rate",
+        refusal=InvalidReserveTerms,
+    )
     row = _row(session)
     if enabled and row.holder_id is None:
         raise RiskReserveNotOpen("Open the risk reserve's account before switching it on.")
@@ -333,11 +327,7 @@ def position(session: Session) -> ReservePosition:
         for coverage, loan in coverages(session)
         if coverage.status == guarantee.ACTIVE and loan.status == marketplace.DISBURSED
     ]
-    paid, short = session.execute(
-        select(
-            func.coalesce(func.sum(Compensation.paid), 0), func.coalesce(func.sum(Compensation.shortfall), 0)
-        ).where(Compensation.payer_id == terms.holder_id)
-    ).one()
+    paid, short = guarantee.paid_and_shortfall(session, terms.holder_id)
     contributions = session.scalar(select(func.coalesce(func.sum(ReserveCoverage.contribution), 0)))
     return ReservePosition(
         settings=terms,
@@ -345,8 +335,8 @@ def position(session: Session) -> ReservePosition:
         loans=len(covered),
         covered_principal=sum(covered),
         contributions=int(contributions or 0),
-        compensated=int(paid),
-        shortfall=int(short),
+        compensated=paid,
+        shortfall=short,
         recovered=sum(claim.recovered for claim in claims.values()),
     )
 

@@ -15,6 +15,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
+from p2plend.errors import InvalidInput
 from p2plend.guarantee import reserve
 from p2plend.guarantee import service as guarantee
 from p2plend.guarantee.models import Compensation, GuaranteeAgreement, ReserveCoverage
@@ -54,31 +55,38 @@ class TermsInput:
     fee_rate: Decimal
 
 
-def _refuse(field: str, message: str) -> guarantee.InvalidGuaranteeTerms:
-    return guarantee.InvalidGuaranteeTerms(message, details={"field": field})
-
-
-def _days(field: str, value: int | str) -> int:
+def _days(field: str, value: int | str, refusal: type[InvalidInput]) -> int:
     if isinstance(value, str):
         if not _DAYS.fullmatch(value):
-            raise _refuse(field, "Days past due are a whole number of days.")
+            raise refusal("Days past due are a whole number of days.", details={"field": field})
         value = int(value)
     if not 1 <= value <= MAX_DPD:
-        raise _refuse(field, f"Days past due are between 1 and {MAX_DPD}.")
+        raise refusal(f"Days past due are between 1 and {MAX_DPD}.", details={"field": field})
     return value
 
 
 def read_terms(
-    *, coverage: str, trigger_dpd: int | str, accelerate_dpd: int | str, fee_rate: str
+    *,
+    coverage: str,
+    trigger_dpd: int | str,
+    accelerate_dpd: int | str,
+    fee_rate: str,
+    rate_field: str = "fee_rate",
+    refusal: type[InvalidInput] = guarantee.InvalidGuaranteeTerms,
 ) -> TermsInput:
-    """Terms as typed (days as numbers or digit strings, the fee rate as a decimal string with
-    at most 6 decimals); ``guarantee.set_terms`` then checks how they fit together."""
+    """Terms as typed (days as numbers or digit strings, the rate as a decimal string with at
+    most 6 decimals); ``guarantee.check_terms`` then checks how they fit together. The risk
+    reserve's terms are read alike, with its own ``refusal`` and ``rate_field``."""
     if coverage not in guarantee.COVERAGES:
-        raise _refuse("coverage", "Coverage is principal or principal_interest.")
-    trigger = _days("trigger_dpd", trigger_dpd)
-    accelerate = _days("accelerate_dpd", accelerate_dpd)
+        raise refusal("Coverage is principal or principal_interest.", details={"field": "coverage"})
+    trigger = _days("trigger_dpd", trigger_dpd, refusal)
+    accelerate = _days("accelerate_dpd", accelerate_dpd, refusal)
     if not _RATE.fullmatch(fee_rate):
-        raise _refuse("fee_rate", 'The fee rate is a decimal string such as "0.015" (at most 6 decimals).')
+        rate_name = rate_field.replace("_", " ")
+        raise refusal(
+            f'The {rate_name} is a decimal string such as "0.015" (at most 6 decimals).',
+            details={"field": rate_field},
+        )
     return TermsInput(coverage, trigger, accelerate, Decimal(fee_rate))
 
 
@@ -318,21 +326,16 @@ class LoanGuaranteeOut(BaseModel):
 def read_reserve_terms(
     *, coverage: str, trigger_dpd: int | str, accelerate_dpd: int | str, contribution_rate: str
 ) -> TermsInput:
-    """The reserve's terms as typed, checked as a guarantor's are; refusals are
+    """The reserve's terms as typed, read as a guarantor's are; refusals are
     ``invalid_risk_reserve_terms`` naming the field (``contribution_rate`` for the rate)."""
-    try:
-        return read_terms(
-            coverage=coverage,
-            trigger_dpd=trigger_dpd,
-            accelerate_dpd=accelerate_dpd,
-            fee_rate=contribution_rate,
-        )
-    except guarantee.InvalidGuaranteeTerms as refused:
-        field = refused.details.get("field")
-        raise reserve.InvalidReserveTerms(
-            str(refused).replace("fee rate", "contribution rate"),
-            details={"field": "contribution_rate" if field == "fee_rate" else field},
-        ) from None
+    return read_terms(
+        coverage=coverage,
+        trigger_dpd=trigger_dpd,
+        accelerate_dpd=accelerate_dpd,
+        fee_rate=contribution_rate,
+        rate_field="contribution_rate",
+        refusal=reserve.InvalidReserveTerms,
+    )
 
 
 class RiskReserveOpenRequest(BaseModel):

@@ -101,22 +101,7 @@ def set_terms(
 ) -> Terms:
     """Record the guarantor's standing terms (合作协议); loans listed later copy them."""
     require_guarantor(session, guarantor_id)
-    if coverage not in COVERAGES:
-        raise InvalidGuaranteeTerms(
-            "Coverage is principal or principal_interest.", details={"field": "coverage"}
-        )
-    if trigger_dpd < 1:
-        raise InvalidGuaranteeTerms(
-            "The trigger is at least 1 day overdue.", details={"field": "trigger_dpd"}
-        )
-    if accelerate_dpd <= trigger_dpd:
-        raise InvalidGuaranteeTerms(
-            "Acceleration comes after the installment trigger.", details={"field": "accelerate_dpd"}
-        )
-    if not Decimal(0) <= fee_rate < Decimal(1):
-        raise InvalidGuaranteeTerms(
-            "The fee rate is a share of principal below 1.", details={"field": "fee_rate"}
-        )
+    check_terms(coverage, trigger_dpd, accelerate_dpd, fee_rate)
     row = session.get(GuarantorTerms, guarantor_id)
     if row is None:
         row = GuarantorTerms(guarantor_id=guarantor_id)
@@ -143,6 +128,30 @@ def set_terms(
         },
     )
     return terms_of(session, guarantor_id)
+
+
+def check_terms(
+    coverage: str,
+    trigger_dpd: int,
+    accelerate_dpd: int,
+    rate: Decimal,
+    *,
+    rate_field: str = "fee_rate",
+    refusal: type[InvalidInput] = InvalidGuaranteeTerms,
+) -> None:
+    """How a payer's terms fit together — a guarantor's, or the risk reserve's (its own
+    ``refusal`` and rate field): a known coverage, 1 ≤ trigger < acceleration, 0 ≤ rate < 1."""
+    if coverage not in COVERAGES:
+        raise refusal("Coverage is principal or principal_interest.", details={"field": "coverage"})
+    if trigger_dpd < 1:
+        raise refusal("The trigger is at least 1 day overdue.", details={"field": "trigger_dpd"})
+    if accelerate_dpd <= trigger_dpd:
+        raise refusal(
+            "Acceleration comes after the installment trigger.", details={"field": "accelerate_dpd"}
+        )
+    if not Decimal(0) <= rate < Decimal(1):
+        rate_name = rate_field.replace("_", " ")
+        raise refusal(f"The {rate_name} is a share of principal below 1.", details={"field": rate_field})
 
 
 def require_guarantor(session: Session, user_id: int) -> None:
@@ -413,20 +422,27 @@ def exposure(session: Session, guarantor_id: int) -> Exposure:
         for agreement, loan in agreements_of_guarantor(session, guarantor_id)
         if agreement.status == ACTIVE and loan.status == marketplace.DISBURSED
     ]
-    paid, short = session.execute(
-        select(
-            func.coalesce(func.sum(Compensation.paid), 0), func.coalesce(func.sum(Compensation.shortfall), 0)
-        ).where(Compensation.payer_id == guarantor_id)
-    ).one()
+    paid, short = paid_and_shortfall(session, guarantor_id)
     return Exposure(
         guarantor_id=guarantor_id,
         available=ledger.user_balances(session, guarantor_id).available,
         loans=len(guaranteed),
         guaranteed_principal=sum(guaranteed),
-        compensated=int(paid),
-        shortfall=int(short),
+        compensated=paid,
+        shortfall=short,
         recovered=sum(claim.recovered for claim in claims.values()),
     )
+
+
+def paid_and_shortfall(session: Session, payer_id: int) -> tuple[int, int]:
+    """What a payer (a guarantor, or the risk reserve's account) has compensated in all, and
+    what it lacked."""
+    paid, short = session.execute(
+        select(
+            func.coalesce(func.sum(Compensation.paid), 0), func.coalesce(func.sum(Compensation.shortfall), 0)
+        ).where(Compensation.payer_id == payer_id)
+    ).one()
+    return int(paid), int(short)
 
 
 def agreements_of_guarantor(session: Session, guarantor_id: int) -> list[tuple[GuaranteeAgreement, Loan]]:

@@ -14,6 +14,7 @@ from p2plend.autobid import service as autobid
 from p2plend.marketplace import service as marketplace
 from p2plend.marketplace.models import Holding
 from p2plend.p2b import service as p2b
+from p2plend.p2b.models import PartnerClaim
 from p2plend.portfolio import service as portfolio
 from p2plend.sim.demo_loans import HISTORY_DAYS, YUAN, Story
 from p2plend.transfers import service as transfers
@@ -175,7 +176,7 @@ def _partner_claims(story: Story) -> None:
         )
     )
     claim = story.act(lambda s: p2b.approve(s, first, officer_id=story.cast["李风控"], grade="B"))
-    listing = story.act(lambda s: _open_listing_of(s, claim.loan_id, partner))
+    listing = story.act(lambda s: _open_listing_of(s, claim))
     buyer = story.cast["王芳"]
     story.act(
         lambda s: transfers.buy(
@@ -189,10 +190,7 @@ def _partner_claims(story: Story) -> None:
     )
 
 
-def _open_listing_of(session: Session, loan_id: int | None, seller_id: int) -> int:
-    [listing] = [
-        row
-        for row in transfers.listings_of(session, seller_id=seller_id, status=transfers.OPEN)
-        if row.loan_id == loan_id
-    ]
+def _open_listing_of(session: Session, claim: PartnerClaim) -> int:
+    listing = p2b.view(session, claim).open_listing
+    assert listing is not None  # approval offers the claim
     return listing.id
