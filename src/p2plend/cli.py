@@ -18,9 +18,10 @@ from rich.segment import Segment, Segments
 from rich.table import Table
 from sqlalchemy.orm import Session, sessionmaker
 
-from p2plend import migrate
+from p2plend import fuzz, migrate
 from p2plend.audit import service as audit
 from p2plend.autobid import service as autobid
+from p2plend.bench import commands as bench_commands
 from p2plend.collections import service as collections
 from p2plend.config import Settings, get_settings
 from p2plend.custody import service as custody
@@ -55,6 +56,8 @@ app.add_typer(db_app, name="db")
 app.add_typer(ledger_app, name="ledger")
 app.add_typer(custody_app, name="custody")
 app.add_typer(audit_app, name="audit")
+app.add_typer(bench_commands.app, name="bench")
+app.add_typer(fuzz.cli, name="fuzz")
 listings_app = typer.Typer(help="The market's listings (借款标): the daily 流标 run.", no_args_is_help=True)
 loans_app = typer.Typer(help="Listings and loans (标的管理): open, withdraw, disburse.", no_args_is_help=True)
 app.add_typer(listings_app, name="listings")
@@ -1610,25 +1613,6 @@ def _print_schedule(terms: Terms, rows: list[Installment], view: calculator.Sche
         markup=False,
         highlight=False,
     )
-
-
-@app.command("bench")
-def bench(
-    name: Annotated[str, typer.Argument(help="Which benchmark: repayment.")],
-    holders: Annotated[int, typer.Option(min=1, max=2000, help="Holders of the loan.")] = 100,
-    rounds: Annotated[int, typer.Option(min=1, max=36, help="Installments timed.")] = 6,
-) -> None:
-    """Time a business act against a baseline measured in the same run; print the ratio.
-
-    Runs on a throw-away SQLite database, never on P2PLEND_DATABASE_URL.
-    """
-    from p2plend.sim import bench as benchmarks
-
-    if name != "repayment":
-        err_console.print(f"error: unknown benchmark {name!r}; known: repayment")
-        raise typer.Exit(2)
-    for line in benchmarks.repayment(holders=holders, rounds=rounds).lines():
-        console.print(line, markup=False, highlight=False)
 
 
 _TRANSFER_STATES = ("open", "sold", "cancelled", "expired")

@@ -8,7 +8,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
 from p2plend import __version__, logs
-from p2plend.api.errors import install_error_handlers
+from p2plend.api.errors import COMMON_ERROR_RESPONSES, install_error_handlers
 from p2plend.api.observability import install_observability
 from p2plend.api.routers import audit as audit_api
 from p2plend.api.routers import autobid as autobid_api
@@ -35,6 +35,7 @@ from p2plend.custody import service as custody
 from p2plend.custody.port import Custodian
 from p2plend.db import make_engine, make_session_factory
 from p2plend.jobs import scheduler as eod_jobs
+from p2plend.marketplace.bid_queue import BidQueue
 from p2plend.web import install as install_web
 
 log = structlog.get_logger()
@@ -88,6 +89,7 @@ def create_app(
     app.state.settings = settings
     app.state.session_factory = session_factory
     app.state.custodian = custodian
+    app.state.bid_queue = BidQueue(session_factory)
     install_error_handlers(app)
     metrics = install_observability(app)
 
@@ -102,7 +104,7 @@ def create_app(
         return metrics.render()
 
     for router in _api_routers(settings):
-        app.include_router(router)
+        app.include_router(router, responses=COMMON_ERROR_RESPONSES)
     install_web(app)  # the pages, their static files and HTML error pages
     app.state.eod_scheduler = None
     if eod_scheduler:

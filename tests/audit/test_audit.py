@@ -130,6 +130,31 @@ def test_database_refuses_moving_a_head_anywhere_but_onto_its_next_record(sessio
     assert audit.verify(session) == []
 
 
+def test_a_batch_of_records_moves_each_stream_head_once_over_all_of_them(session: Session) -> None:
+    """``record_all``: three records on one stream, one on another, in order; each head then
+    stands on its stream's last record, and a head may not be moved back over them."""
+    events = [audit.Event(7, f"bid.step{i}", "loan", 1, {"n": i}) for i in range(3)] + [
+        audit.Event(8, "bid.step0", "loan", 2, {"n": 0})
+    ]
+    written = audit.record_all(session, events)
+    session.commit()
+    assert [(r.stream, r.seq) for r in written] == [
+        ("loan:1", 1),
+        ("loan:1", 2),
+        ("loan:1", 3),
+        ("loan:2", 1),
+    ]
+    assert written[1].prev_hash == written[0].hash and written[2].prev_hash == written[1].hash
+    assert audit.verify(session) == []
+    with pytest.raises(DBAPIError):
+        session.execute(
+            text("UPDATE audit_stream_heads SET seq = 2, hash = :h WHERE stream = 'loan:1'"),
+            {"h": written[1].hash},
+        )
+    session.rollback()
+    assert audit.verify(session) == []
+
+
 def test_tampered_details_are_detected(session: Session, is_postgres: bool) -> None:
     """R17: editing a record's details breaks its hash."""
     _first, second, _third = record_withdrawal_events(session, "W1", 3)

@@ -93,3 +93,41 @@ def test_history_is_append_only(session: Session, statement: str) -> None:
     with pytest.raises(DBAPIError):
         session.execute(text(statement))
     session.rollback()
+
+
+def _freeze(user_id: int, amount: int, key: str) -> ledger.Transfer:
+    return ledger.Transfer("bid_freeze", user_available(user_id), user_frozen(user_id), amount, key)
+
+
+def test_transfer_many_posts_each_entry_once_and_replays_the_rest(session: Session) -> None:
+    for user in (1, 2):
+        ledger.open_user_accounts(session, user)
+        deposit(session, user, 1_000, f"dep-{user}")
+    first = ledger.transfer_many(
+        session, [_freeze(1, 300, "f-1"), _freeze(2, 400, "f-2"), _freeze(1, 200, "f-3")]
+    )
+    again = ledger.transfer_many(session, [_freeze(2, 400, "f-2"), _freeze(2, 100, "f-4")])
+    session.commit()
+    assert [p.created for p in first] == [True, True, True]
+    assert [p.created for p in again] == [False, True]
+    assert again[0].entry.id == first[1].entry.id
+    assert ledger.user_balances(session, 1) == ledger.Balances(available=500, frozen=500)
+    assert ledger.user_balances(session, 2) == ledger.Balances(available=500, frozen=500)
+    assert ledger.verify(session) == []
+    with pytest.raises(IdempotencyConflict):
+        ledger.transfer_many(session, [_freeze(1, 1, "f-1")])
+
+
+def test_transfer_many_refuses_all_when_one_account_falls_short(session: Session) -> None:
+    for user in (1, 2):
+        ledger.open_user_accounts(session, user)
+        deposit(session, user, 1_000, f"dep-{user}")
+    session.commit()
+    with pytest.raises(InsufficientFunds):
+        ledger.transfer_many(
+            session, [_freeze(1, 600, "f-1"), _freeze(2, 100, "f-2"), _freeze(1, 600, "f-3")]
+        )
+    session.rollback()
+    assert ledger.user_balances(session, 1) == ledger.Balances(available=1_000, frozen=0)
+    assert ledger.user_balances(session, 2) == ledger.Balances(available=1_000, frozen=0)
+    assert ledger.verify(session) == []

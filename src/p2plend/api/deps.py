@@ -12,7 +12,7 @@ import json
 from collections.abc import Callable, Iterator, Sequence
 from typing import Annotated, Any
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Header, Path, Query, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
@@ -26,6 +26,11 @@ from p2plend.errors import PermissionDenied, Unauthenticated
 from p2plend.idempotency import service as idempotency
 from p2plend.identity import service as identity
 from p2plend.identity.service import AuthContext
+from p2plend.marketplace.bid_queue import BidQueue
+
+MAX_ID = 2**63 - 1  # BIGINT: a larger id names nothing (and must not reach the database)
+Id = Annotated[int, Path(ge=1, le=MAX_ID)]
+QueryId = Annotated[int | None, Query(ge=1, le=MAX_ID)]
 
 
 def get_settings(request: Request) -> Settings:
@@ -47,6 +52,15 @@ def get_custodian(request: Request) -> Custodian:
     """The custodian the composition root wired into the app (API and pages alike)."""
     custodian: Custodian = request.app.state.custodian
     return custodian
+
+
+def get_bid_queue(request: Request) -> BidQueue:
+    """The process's queue of bids per listing (``marketplace.bid_queue``)."""
+    queue: BidQueue = request.app.state.bid_queue
+    return queue
+
+
+BidsQueue = Annotated[BidQueue, Depends(get_bid_queue)]
 
 
 def bearer_token(request: Request) -> str | None:
@@ -141,7 +155,10 @@ async def idempotency_key(
     key: Annotated[
         str | None,
         Header(
-            alias="Idempotency-Key", description="Makes a retried request safe: the first answer is replayed."
+            alias="Idempotency-Key",
+            description="Makes a retried request safe: the first answer is replayed.",
+            # Documented for clients and generators; ``check_key`` enforces it with its own refusal.
+            json_schema_extra={"pattern": idempotency.KEY_PATTERN},
         ),
     ] = None,
 ) -> Idempotency:

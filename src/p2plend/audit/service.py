@@ -23,7 +23,7 @@ int fen). Never put personal data in clear in details: masked values only.
 import enum
 import hashlib
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -75,6 +75,17 @@ class AuditViolation:
 # --- writing ------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class Event:
+    """What happened, before it becomes a record: see ``record``."""
+
+    actor_id: int | None
+    action: str
+    object_type: str
+    object_id: str | int | None
+    details: dict[str, object]
+
+
 def record(
     session: Session,
     *,
@@ -89,32 +100,46 @@ def record(
     ``actor_id`` is the user who acted (None for the system or an anonymous caller);
     ``action`` a dotted verb such as ``"withdrawal.approved"``.
     """
-    _check_labels(action=action, object_type=object_type)
-    object_key = None if object_id is None else str(object_id)
-    if object_key is not None and not 0 < len(object_key) <= _OBJECT_ID_MAX:
-        raise ValueError(f"audit object_id must be 1..{_OBJECT_ID_MAX} characters")
-    stream = stream_of(actor_id=actor_id, object_type=object_type, object_id=object_key)
-    details_text = canonical_json(_jsonable(details, path="details"))
-    now = clock.now()
+    [written] = record_all(session, [Event(actor_id, action, object_type, object_id, details)])
+    return written
 
-    prev_seq, prev_hash = _lock_head(session, stream, now)
-    row = AuditLogRecord(
-        stream=stream,
-        seq=prev_seq + 1,
-        actor_id=actor_id,
-        action=action,
-        object_type=object_type,
-        object_id=object_key,
-        details=details_text,
-        business_date=clock.today(),
-        created_at=now,
-        prev_hash=prev_hash,
-    )
-    row.hash = record_hash(row)
-    session.add(row)
+
+def record_all(session: Session, events: Sequence[Event]) -> list[AuditRecord]:
+    """Append several records in order, each to its stream: each stream's head is locked and
+    advanced once, and the rows go in one batch (a batch of bids on one listing)."""
+    now = clock.now()
+    rows: list[AuditLogRecord] = []
+    heads: dict[str, tuple[int, int, str]] = {}  # stream: (seq locked at, last seq, last hash)
+    for event in events:
+        _check_labels(action=event.action, object_type=event.object_type)
+        object_key = None if event.object_id is None else str(event.object_id)
+        if object_key is not None and not 0 < len(object_key) <= _OBJECT_ID_MAX:
+            raise ValueError(f"audit object_id must be 1..{_OBJECT_ID_MAX} characters")
+        stream = stream_of(actor_id=event.actor_id, object_type=event.object_type, object_id=object_key)
+        if stream not in heads:
+            seq, head_hash = _lock_head(session, stream, now)
+            heads[stream] = (seq, seq, head_hash)
+        locked_at, prev_seq, prev_hash = heads[stream]
+        row = AuditLogRecord(
+            stream=stream,
+            seq=prev_seq + 1,
+            actor_id=event.actor_id,
+            action=event.action,
+            object_type=event.object_type,
+            object_id=object_key,
+            details=canonical_json(_jsonable(event.details, path="details")),
+            business_date=clock.today(),
+            created_at=now,
+            prev_hash=prev_hash,
+        )
+        row.hash = record_hash(row)
+        rows.append(row)
+        heads[stream] = (locked_at, row.seq, row.hash)
+    session.add_all(rows)
     session.flush()
-    _advance_head(session, stream, from_seq=prev_seq, to_seq=row.seq, to_hash=row.hash, now=now)
-    return _view(row)
+    for stream, (locked_at, seq, head_hash) in heads.items():
+        _advance_head(session, stream, from_seq=locked_at, to_seq=seq, to_hash=head_hash, now=now)
+    return [_view(row) for row in rows]
 
 
 def stream_of(*, actor_id: int | None, object_type: str, object_id: str | None) -> str:

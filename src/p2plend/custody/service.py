@@ -9,7 +9,7 @@ duplicate, re-sent, late or reordered callback never moves money twice (R13).
 
 import json
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
@@ -107,6 +107,17 @@ def custody_account_of(session: Session, user_id: int) -> CustodyAccount | None:
     return session.scalars(
         select(CustodyAccount).where(CustodyAccount.owner_type == "user", CustodyAccount.owner_id == user_id)
     ).first()
+
+
+def with_custody_accounts(session: Session, user_ids: Sequence[int]) -> set[int]:
+    """Those of ``user_ids`` who have a custody sub-account."""
+    return set(
+        session.scalars(
+            select(CustodyAccount.owner_id).where(
+                CustodyAccount.owner_type == "user", CustodyAccount.owner_id.in_(user_ids)
+            )
+        )
+    )
 
 
 def _record_account(session: Session, owner_type: str, owner_id: int, sub_account_no: str) -> CustodyAccount:

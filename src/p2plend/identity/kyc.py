@@ -4,7 +4,7 @@ One ID per account and one account per ID (a blind index with a unique constrain
 Only adults (≥ 18 on the business date) are accepted (R14, R49).
 """
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Literal, NoReturn
@@ -140,6 +140,11 @@ def verified_identity(session: Session, user_id: int) -> VerifiedIdentity:
         birth_date=identity.birth_date,
         document_type=identity.document_type,
     )
+
+
+def verified_among(session: Session, user_ids: Sequence[int]) -> set[int]:
+    """Those of ``user_ids`` who completed real-name verification (R14's lenders)."""
+    return records.verified_among(session, user_ids)
 
 
 def real_name_of(session: Session, user_id: int) -> str | None:

@@ -1,5 +1,6 @@
 """Row lookups and writes shared by the identity modules (internal: other domains use ``service``)."""
 
+from collections.abc import Sequence
 from typing import Literal
 
 from sqlalchemy import select
@@ -58,6 +59,12 @@ def confirmed_enrollment(session: Session, user_id: int) -> TotpEnrollment | Non
 
 def real_name_of(session: Session, user_id: int) -> RealNameIdentity | None:
     return session.scalars(select(RealNameIdentity).where(RealNameIdentity.user_id == user_id)).one_or_none()
+
+
+def verified_among(session: Session, user_ids: Sequence[int]) -> set[int]:
+    return set(
+        session.scalars(select(RealNameIdentity.user_id).where(RealNameIdentity.user_id.in_(user_ids)))
+    )
 
 
 def require_actor(session: Session, actor_id: int | None, permission: Permission) -> None:

@@ -51,6 +51,7 @@ from p2plend.identity.kyc import (
     document_index,
     document_index_of,
     region_codes,
+    verified_among,
     verified_identity,
     verify_real_name,
 )
@@ -123,6 +124,7 @@ __all__ = [
     "unbind_card",
     "user_id_by_phone",
     "user_kind",
+    "verified_among",
     "verified_identity",
     "verify_real_name",
     "verify_totp",

@@ -172,6 +172,113 @@ def transfer(
     )
 
 
+@dataclass(frozen=True)
+class Transfer:
+    """One two-leg entry of ``transfer_many``: ``amount`` fen from ``source`` to ``destination``."""
+
+    kind: str
+    source: str
+    destination: str
+    amount: int
+    idempotency_key: str
+    ref_type: str | None = None
+    ref_id: str | int | None = None
+    memo: str = ""
+
+
+def transfer_many(session: Session, transfers: Sequence[Transfer]) -> list[Posted]:
+    """Many two-leg entries with a fixed number of statements however many there are (a batch
+    of bids): one lock of every account in id order, one guarded UPDATE per user account paying
+    out, one executemany for the rest, one batch of entries, one of postings.
+
+    Each key is posted exactly once, as by ``transfer``; a shortfall on any paying account
+    refuses them all with ``insufficient_funds`` and nothing is written.
+    """
+    if not transfers:
+        return []
+    merged = [_merge_legs([Leg(t.source, -t.amount), Leg(t.destination, t.amount)]) for t in transfers]
+    for t, legs in zip(transfers, merged, strict=True):
+        if len(legs) < 2 or t.amount <= 0:
+            raise UnbalancedEntry(f"entry {t.idempotency_key!r} moves nothing", details={"amount": t.amount})
+    fingerprints = [_fingerprint(t.kind, legs) for t, legs in zip(transfers, merged, strict=True)]
+    earlier = {
+        e.idempotency_key: e
+        for e in session.scalars(
+            select(JournalEntry).where(
+                JournalEntry.idempotency_key.in_([t.idempotency_key for t in transfers])
+            )
+        )
+    }
+    posted: dict[str, Posted] = {
+        key: _replay(entry, fingerprint)
+        for key, entry, fingerprint in (
+            (t.idempotency_key, earlier.get(t.idempotency_key), f)
+            for t, f in zip(transfers, fingerprints, strict=True)
+        )
+        if entry is not None
+    }
+    fresh = [
+        (t, legs, f)
+        for t, legs, f in zip(transfers, merged, fingerprints, strict=True)
+        if t.idempotency_key not in posted
+    ]
+    if fresh:
+        accounts = _accounts_by_code(session, sorted({code for _, legs, _ in fresh for code in legs}))
+        totals: dict[str, int] = {}
+        for _, legs, _ in fresh:
+            for code, amount in legs.items():
+                totals[code] = totals.get(code, 0) + amount
+        _apply(session, accounts, {code: amount for code, amount in totals.items() if amount != 0})
+        entries = [_entry(t, f) for t, _, f in fresh]
+        session.add_all(entries)
+        session.flush()
+        session.execute(
+            insert(Posting),
+            [
+                {"entry_id": entry.id, "account_id": accounts[code].id, "amount": amount}
+                for entry, (_, legs, _) in zip(entries, fresh, strict=True)
+                for code, amount in legs.items()
+            ],
+        )
+        for account in accounts.values():
+            session.expire(account, ["balance"])
+        posted.update({entry.idempotency_key: Posted(entry=entry, created=True) for entry in entries})
+    return [posted[t.idempotency_key] for t in transfers]
+
+
+def _entry(t: Transfer, fingerprint: str) -> JournalEntry:
+    return JournalEntry(
+        kind=t.kind,
+        idempotency_key=t.idempotency_key,
+        fingerprint=fingerprint,
+        business_date=clock.today(),
+        created_at=clock.now(),
+        ref_type=t.ref_type,
+        ref_id=None if t.ref_id is None else str(t.ref_id),
+        memo=t.memo[:200],
+        reverses_entry_id=None,
+    )
+
+
+def lock_user_balances(session: Session, user_ids: Sequence[int]) -> dict[int, Balances]:
+    """The users' balances, their accounts locked (in id order, as every entry locks them) until
+    the transaction ends: what is read here cannot change before the caller posts."""
+    rows = session.execute(
+        select(LedgerAccount.owner_id, LedgerAccount.kind, LedgerAccount.balance)
+        .where(LedgerAccount.owner_type == "user", LedgerAccount.owner_id.in_(user_ids))
+        .order_by(LedgerAccount.id)
+        .with_for_update()
+    )
+    found: dict[int, dict[str, int]] = {}
+    for owner, kind, amount in rows:
+        if owner is not None:  # user accounts always have an owner; the column is shared
+            found.setdefault(owner, {})[kind] = amount
+    return {
+        owner: Balances(available=kinds.get("available", 0), frozen=kinds.get("frozen", 0))
+        for owner, kinds in found.items()
+    }
+
+
 def balance(session: Session, code: str) -> int:
     value = session.scalar(select(LedgerAccount.balance).where(LedgerAccount.code == code))
     if value is None:

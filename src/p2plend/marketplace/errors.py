@@ -17,6 +17,20 @@ class ListingFullyFunded(Conflict):
     code = "listing_fully_funded"
 
 
+class BidNotWritten(DomainError):
+    """The batch of bids this one was queued in failed as a whole (``marketplace.bid_queue``):
+    nothing was frozen, and the same bid may simply be sent again."""
+
+    code = "bid_not_written"
+    status = 503
+
+    @classmethod
+    def after(cls, cause: BaseException) -> "BidNotWritten":
+        error = cls("Your bid was not placed and nothing was frozen; please try again.")
+        error.__cause__ = cause
+        return error
+
+
 class LoanStateConflict(Conflict):
     """The act does not fit the loan's current state (e.g. disbursing a listing still open)."""
 

@@ -25,8 +25,9 @@ from p2plend.audit import service as audit
 from p2plend.custody import service as custody
 from p2plend.custody.errors import CustodyAccountRequired
 from p2plend.custody.port import Custodian, TransferLeg
-from p2plend.errors import InvalidInput
+from p2plend.errors import DomainError, InsufficientFunds, InvalidInput
 from p2plend.identity import service as identity
+from p2plend.identity.errors import RealNameRequired
 from p2plend.ledger import service as ledger
 from p2plend.marketplace.errors import (
     BidBelowMinimum,
@@ -217,18 +218,24 @@ def fail_expired_listings(session: Session, *, actor_id: int | None = None) -> l
 
 
 def _close_unfunded(session: Session, loan: Loan, status: str, reason: str) -> None:
-    for bid in _bids(session, loan.id, status="frozen"):
-        ledger.transfer(
-            session,
-            kind="bid_refund",
-            source=ledger.user_frozen(bid.investor_id),
-            destination=ledger.user_available(bid.investor_id),
-            amount=bid.amount,
-            idempotency_key=f"bid:{bid.id}:refund",
-            ref_type="bid",
-            ref_id=bid.id,
-            memo=f"loan {loan.id} {status}",
-        )
+    bids = _bids(session, loan.id, status="frozen")
+    ledger.transfer_many(
+        session,
+        [
+            ledger.Transfer(
+                kind="bid_refund",
+                source=ledger.user_frozen(bid.investor_id),
+                destination=ledger.user_available(bid.investor_id),
+                amount=bid.amount,
+                idempotency_key=f"bid:{bid.id}:refund",
+                ref_type="bid",
+                ref_id=bid.id,
+                memo=f"loan {loan.id} {status}",
+            )
+            for bid in bids
+        ],
+    )
+    for bid in bids:
         bid.status = "refunded"
         bid.settled_at = clock.now()
     loan.status = status
@@ -252,6 +259,16 @@ def _check_funding_window(session: Session, start: date, days: int) -> None:
 # --- bidding -----------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class BidOrder:
+    """One investor's bid as asked, before it is decided (``place_bids``)."""
+
+    investor_id: int
+    amount: int
+    fill_remaining: bool = True
+    source: str = "bid"  # bid | auto_bid
+
+
 def place_bid(
     session: Session,
     *,
@@ -266,64 +283,170 @@ def place_bid(
     A bid above what remains is filled for what remains unless ``fill_remaining`` is off;
     a bid below the minimum or off the step is accepted only when it completes the listing.
     """
-    if amount <= 0:
-        raise InvalidInput("A bid is a positive amount.")
+    [outcome] = place_bids(session, loan_id, [BidOrder(investor_id, amount, fill_remaining, source)])
+    if isinstance(outcome, DomainError):
+        raise outcome
+    return outcome
+
+
+def place_bids(session: Session, loan_id: int, orders: Sequence[BidOrder]) -> list[Bid | DomainError]:
+    """Several bids on one listing (the bid queue's batch), each decided in turn, written together.
+
+    Each order is decided against the listing, the investor's share of it, tier cap (R16) and
+    balance as the orders before it left them: a refused order gets its own error and changes
+    nothing, and the listing can never take more than its amount. The reads and writes are a
+    fixed number of statements however many orders there are.
+    """
     loan = _locked(session, loan_id)
+    bidders = _Bidders.read(session, loan, sorted({order.investor_id for order in orders}))
+    outcomes: list[Bid | DomainError] = []
+    accepted: list[Bid] = []
+    for order in orders:
+        try:
+            filled = _decide(loan, order, bidders)
+        except DomainError as refusal:
+            outcomes.append(refusal)
+            continue
+        bid = Bid(
+            loan_id=loan.id,
+            investor_id=order.investor_id,
+            amount=filled,
+            requested=order.amount,
+            source=order.source,
+            status="frozen",
+            created_at=clock.now(),
+        )
+        bidders.take(order.investor_id, filled)
+        loan.funded += filled
+        if loan.funded == loan.amount:
+            loan.status = FUNDED
+            loan.funded_at = clock.now()
+        accepted.append(bid)
+        outcomes.append(bid)
+    if accepted:
+        _write_bids(session, loan, accepted)
+    return outcomes
+
+
+@dataclass
+class _Bidders:
+    """What the bidders of one batch have, read once with their ledger accounts locked."""
+
+    verified: set[int]
+    with_custody: set[int]
+    assessments: dict[int, suitability.Assessment]
+    available: dict[int, int]  # fen they can still freeze
+    outstanding: dict[int, int]  # R16: holdings' principal plus frozen bids
+    in_listing: dict[int, int]  # their frozen bids on this listing
+
+    @classmethod
+    def read(cls, session: Session, loan: Loan, investor_ids: list[int]) -> "_Bidders":
+        # Locking their accounts first means any bid of theirs elsewhere has either committed
+        # (and is counted below) or waits for this batch: R16's cap holds across listings.
+        balances = ledger.lock_user_balances(session, investor_ids)
+        return cls(
+            verified=identity.verified_among(session, investor_ids),
+            with_custody=custody.with_custody_accounts(session, investor_ids),
+            assessments=suitability.latest_assessments(session, investor_ids),
+            available={investor: b.available for investor, b in balances.items()},
+            outstanding=_outstanding(session, investor_ids),
+            in_listing=_frozen_in(session, loan.id, investor_ids),
+        )
+
+    def take(self, investor_id: int, amount: int) -> None:
+        self.available[investor_id] -= amount
+        self.outstanding[investor_id] = self.outstanding.get(investor_id, 0) + amount
+        self.in_listing[investor_id] = self.in_listing.get(investor_id, 0) + amount
+
+
+def _decide(loan: Loan, order: BidOrder, bidders: _Bidders) -> int:
+    """The amount this order freezes, or the refusal — in the order a single bid checks them."""
+    investor = order.investor_id
+    if order.amount <= 0:
+        raise InvalidInput("A bid is a positive amount.")
     _require_open(loan)
-    if investor_id in (loan.borrower_id, loan.guarantor_id):
+    if investor in (loan.borrower_id, loan.guarantor_id):
         raise OwnLoan("You cannot lend to your own loan.")
-    identity.verified_identity(session, investor_id)  # R14: verified real-name lenders only
-    if custody.custody_account_of(session, investor_id) is None:
+    if investor not in bidders.verified:  # R14: verified real-name lenders only
+        raise RealNameRequired("Complete real-name verification first.")
+    if investor not in bidders.with_custody:
         raise CustodyAccountRequired("Open your custody account before lending.")
-    remaining = loan.amount - loan.funded
-    filled = _fill(loan, amount, remaining, fill_remaining)
-    _check_share(session, loan, investor_id, filled)
-    suitability.require_may_lend(
-        session,
-        investor_id,
+    filled = _fill(loan, order.amount, loan.amount - loan.funded, order.fill_remaining)
+    _check_share(loan, bidders.in_listing.get(investor, 0), filled)
+    suitability.check_may_lend(
+        investor,
+        bidders.assessments.get(investor),
         risk_class=loan.risk_class,
-        outstanding_fen=lending_outstanding(session, investor_id),
+        outstanding_fen=bidders.outstanding.get(investor, 0),
         amount_fen=filled,
     )
-    bid = Bid(
-        loan_id=loan.id,
-        investor_id=investor_id,
-        amount=filled,
-        requested=amount,
-        source=source,
-        status="frozen",
-        created_at=clock.now(),
-    )
-    session.add(bid)
+    if bidders.available.get(investor, 0) < filled:
+        raise InsufficientFunds(
+            "Not enough available balance for this operation.",
+            details={"account": ledger.user_available(investor), "needed": filled},
+        )
+    return filled
+
+
+def _write_bids(session: Session, loan: Loan, bids: list[Bid]) -> None:
+    session.add_all(bids)
     session.flush()
-    ledger.transfer(
+    ledger.transfer_many(
         session,
-        kind="bid_freeze",
-        source=ledger.user_available(investor_id),
-        destination=ledger.user_frozen(investor_id),
-        amount=filled,
-        idempotency_key=f"bid:{bid.id}:freeze",
-        ref_type="bid",
-        ref_id=bid.id,
-        memo=f"bid on loan {loan.id}",
+        [
+            ledger.Transfer(
+                kind="bid_freeze",
+                source=ledger.user_available(bid.investor_id),
+                destination=ledger.user_frozen(bid.investor_id),
+                amount=bid.amount,
+                idempotency_key=f"bid:{bid.id}:freeze",
+                ref_type="bid",
+                ref_id=bid.id,
+                memo=f"bid on loan {loan.id}",
+            )
+            for bid in bids
+        ],
     )
-    # R16 across listings: the loan lock does not stop this investor's concurrent bid on
-    # another listing, but the freeze above holds their account rows until commit, so such
-    # a bid waits at its own freeze and then, here, sees this one and is refused over the cap.
-    suitability.require_may_lend(
+    audit.record_all(
         session,
-        investor_id,
-        risk_class=loan.risk_class,
-        outstanding_fen=lending_outstanding(session, investor_id) - filled,
-        amount_fen=filled,
+        [
+            audit.Event(
+                bid.investor_id,
+                "bid.placed",
+                "loan",
+                loan.id,
+                {"bid_id": bid.id, "amount": yuan_str(bid.amount)},
+            )
+            for bid in bids
+        ],
     )
-    loan.funded += filled
-    if loan.funded == loan.amount:
-        loan.status = FUNDED
-        loan.funded_at = clock.now()
-    session.flush()
-    _audit(session, investor_id, "bid.placed", loan, bid_id=bid.id, amount=yuan_str(filled))
-    return bid
+
+
+def _outstanding(session: Session, investor_ids: list[int]) -> dict[int, int]:
+    """``lending_outstanding`` of each investor, in two queries."""
+    held = session.execute(
+        select(Holding.holder_id, func.sum(Holding.principal_outstanding))
+        .where(Holding.holder_id.in_(investor_ids))
+        .group_by(Holding.holder_id)
+    )
+    frozen = session.execute(
+        select(Bid.investor_id, func.sum(Bid.amount))
+        .where(Bid.investor_id.in_(investor_ids), Bid.status == "frozen")
+        .group_by(Bid.investor_id)
+    )
+    totals: dict[int, int] = {}
+    for investor, amount in [*held, *frozen]:
+        totals[investor] = totals.get(investor, 0) + int(amount or 0)
+    return totals
+
+
+def _frozen_in(session: Session, loan_id: int, investor_ids: list[int]) -> dict[int, int]:
+    rows = session.execute(
+        select(Bid.investor_id, func.sum(Bid.amount))
+        .where(Bid.loan_id == loan_id, Bid.investor_id.in_(investor_ids), Bid.status == "frozen")
+        .group_by(Bid.investor_id)
+    )
+    return {investor: int(amount or 0) for investor, amount in rows}
 
 
 def _require_open(loan: Loan) -> None:
@@ -359,17 +482,12 @@ def investor_cap(loan: Loan) -> int:
     return int(loan.amount * loan.max_share)
 
 
-def _check_share(session: Session, loan: Loan, investor_id: int, filled: int) -> None:
-    already = session.scalar(
-        select(func.coalesce(func.sum(Bid.amount), 0)).where(
-            Bid.loan_id == loan.id, Bid.investor_id == investor_id, Bid.status == "frozen"
-        )
-    )
+def _check_share(loan: Loan, already: int, filled: int) -> None:
     cap = investor_cap(loan)
-    if int(already or 0) + filled > cap:
+    if already + filled > cap:
         raise BidCapExceeded(
             f"One investor may lend at most {yuan_str(cap)} yuan to this loan.",
-            details={"cap": yuan_str(cap), "already": yuan_str(int(already or 0))},
+            details={"cap": yuan_str(cap), "already": yuan_str(already)},
         )
 
 

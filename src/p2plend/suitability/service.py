@@ -8,12 +8,13 @@ months from its business date: taken on 2026-11-28 with 12 months, it counts thr
 """
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
 from dateutil.relativedelta import relativedelta
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from p2plend import clock
@@ -170,7 +171,21 @@ def assessment_history(session: Session, user_id: int, *, limit: int = 20) -> li
 
 def require_valid_assessment(session: Session, user_id: int) -> Assessment:
     """R15: the lender's valid assessment, or ``risk_assessment_required`` / ``risk_assessment_expired``."""
-    latest = latest_assessment(session, user_id)
+    return _valid(user_id, latest_assessment(session, user_id))
+
+
+def latest_assessments(session: Session, user_ids: Sequence[int]) -> dict[int, Assessment]:
+    """Each user's latest assessment, expired or not; users who never took one are absent."""
+    latest_ids = (
+        select(func.max(RiskAssessment.id))
+        .where(RiskAssessment.user_id.in_(user_ids))
+        .group_by(RiskAssessment.user_id)
+    )
+    rows = session.scalars(select(RiskAssessment).where(RiskAssessment.id.in_(latest_ids)))
+    return {row.user_id: _view(row) for row in rows}
+
+
+def _valid(user_id: int, latest: Assessment | None) -> Assessment:
     if latest is None:
         raise RiskAssessmentRequired(
             "Take the risk tolerance assessment before lending.", details={"user_id": user_id}
@@ -201,7 +216,25 @@ def require_may_lend(
     ``outstanding_fen`` is what the lender already has at stake (holdings' principal plus
     frozen bids): the caller, who owns those tables, computes it in the same transaction.
     """
-    assessment = require_valid_assessment(session, user_id)
+    return check_may_lend(
+        user_id,
+        latest_assessment(session, user_id),
+        risk_class=risk_class,
+        outstanding_fen=outstanding_fen,
+        amount_fen=amount_fen,
+    )
+
+
+def check_may_lend(
+    user_id: int,
+    latest: Assessment | None,
+    *,
+    risk_class: RiskClass | str,
+    outstanding_fen: int,
+    amount_fen: int,
+) -> Assessment:
+    """``require_may_lend`` on an assessment the caller already read (``latest_assessments``)."""
+    assessment = _valid(user_id, latest)
     if not may_lend(assessment.tier, risk_class):
         raise RiskClassNotSuitable(
             f"Your tier {assessment.tier.value} may not lend into {RiskClass(risk_class).value} loans.",

@@ -13,14 +13,14 @@ from fastapi import APIRouter, Depends, Path, Query, status
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
-from p2plend.api.deps import DbSession, Idempotency, IdempotencyKey, require
+from p2plend.api.deps import BidsQueue, DbSession, Idempotency, IdempotencyKey, require
 from p2plend.api.routers.custody import AppCustodian
 from p2plend.autobid import service as autobid
 from p2plend.identity import service as identity
 from p2plend.ledger import service as ledger
 from p2plend.marketplace import service as marketplace
 from p2plend.marketplace.errors import LoanNotFound
-from p2plend.marketplace.models import Loan
+from p2plend.marketplace.models import Bid, Loan
 from p2plend.marketplace.schemas import (
     BidOut,
     BidRequest,
@@ -113,7 +113,13 @@ def get_listing(loan_id: LoanId, session: DbSession) -> ListingDetail:
     summary="Bid (投标): freeze my funds for this listing",
 )
 def place_bid(
-    *, loan_id: LoanId, body: BidRequest, ctx: Investor, session: DbSession, idem: IdempotencyKey
+    *,
+    loan_id: LoanId,
+    body: BidRequest,
+    ctx: Investor,
+    session: DbSession,
+    idem: IdempotencyKey,
+    queue: BidsQueue,
 ) -> JSONResponse:
     """`amount` is frozen in my own sub-account until the listing is disbursed (then lent to the
     borrower) or fails (then returned). Above what remains, the bid is filled for what remains
@@ -124,20 +130,28 @@ def place_bid(
     `risk_class_not_suitable`, `risk_tier_cap_exceeded`, `insufficient_funds`,
     `idempotency_key_reused`."""
     request = scoped(idem, f"loan:{loan_id}")
-    replay = request.replay(session, user_id=ctx.user_id, operation="bid.place")
-    if replay is not None:
+
+    def replay_or_check(batch: Session) -> JSONResponse | None:
+        replay = request.replay(batch, user_id=ctx.user_id, operation="bid.place")
+        if replay is None:
+            public_listing(batch, loan_id)
         return replay
-    public_listing(session, loan_id)
-    bid = marketplace.place_bid(
-        session,
-        investor_id=ctx.user_id,
-        loan_id=loan_id,
-        amount=body.amount_fen,
-        fill_remaining=body.fill_remaining,
-    )
-    loan = marketplace.get_loan(session, loan_id)
-    return request.respond(
-        session, user_id=ctx.user_id, operation="bid.place", payload=BidOut.of(bid, loan.title), status=201
+
+    def respond(batch: Session, bid: Bid) -> JSONResponse:
+        loan = marketplace.get_loan(batch, loan_id)
+        return request.respond(
+            batch, user_id=ctx.user_id, operation="bid.place", payload=BidOut.of(bid, loan.title), status=201
+        )
+
+    # The caller is known; the request's own transaction ends here so that it holds nothing
+    # (on SQLite, the write lock) while the bid waits for its listing's next batch.
+    session.commit()
+    return queue.submit(
+        loan_id,
+        marketplace.BidOrder(ctx.user_id, body.amount_fen, body.fill_remaining),
+        before=replay_or_check,
+        after=respond,
+        dedupe_key=None if idem.key is None else f"{ctx.user_id}:{idem.key}",
     )
 
 

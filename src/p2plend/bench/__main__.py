@@ -1,0 +1,5 @@
+"""``python -m p2plend.bench …`` is ``p2plend bench …``."""
+
+from p2plend.bench.commands import app
+
+app(prog_name="python -m p2plend.bench")
