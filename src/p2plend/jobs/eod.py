@@ -218,9 +218,10 @@ def close_date(
         report.already_closed = True
         return report
     for step in STEPS:
-        _plan(factory, on, step, chunk_size)
+        done = _plan(factory, on, step, chunk_size=chunk_size, custodian=custodian, worker=worker)
         while True:
-            done = _work_one_chunk(factory, on, step, custodian, worker)
+            if done is None:
+                done = _work_one_chunk(factory, on, step, custodian, worker)
             if done is not None:
                 items, others_pending = done
                 report.chunks += 1
@@ -229,6 +230,7 @@ def close_date(
                     progress(on, step.name, *_chunk_progress(factory, on, step.name))
                 if not others_pending:
                     break  # that was the step's last chunk
+                done = None
                 continue
             if _step_finished(factory, on, step.name):
                 break
@@ -252,14 +254,25 @@ def _open_run(factory: sessionmaker[Session], on: date) -> bool:
     return True
 
 
-def _plan(factory: sessionmaker[Session], on: date, step: Step, chunk_size: int) -> None:
-    """Fix the step's chunks once, from the loans in service at the step's start."""
+def _plan(
+    factory: sessionmaker[Session],
+    on: date,
+    step: Step,
+    *,
+    chunk_size: int,
+    custodian: Custodian,
+    worker: str,
+) -> tuple[int, int] | None:
+    """Fix the step's chunks once, from the loans in service at the step's start, and do the
+    first of them in the same transaction (as ``_work_one_chunk``): a small book's step is one
+    transaction, and a kill rolls back the plan with the chunk. None when the step was
+    already planned (by an earlier run or another worker)."""
     try:
         with transaction(factory) as session:
             if session.scalar(
                 select(EodChunk.id).where(EodChunk.business_date == on, EodChunk.step == step.name).limit(1)
             ):
-                return
+                return None
             session.execute(update(EodRun).where(EodRun.business_date == on).values(step=step.name))
             loans = end_of_day.loans_in_service(session) if step.per_loan else []
             if step.per_loan and step.also is not None:
@@ -269,34 +282,42 @@ def _plan(factory: sessionmaker[Session], on: date, step: Step, chunk_size: int)
                 EodChunk(business_date=on, step=step.name, number=n, loan_ids=ids, status=PENDING, items=0)
                 for n, ids in enumerate(slices)
             )
+            session.flush()
+            return _claim_and_work(session, on, step, custodian, worker)
     except IntegrityError:
-        pass  # another worker planned the step first: its plan stands
+        return None  # another worker planned the step first: its plan stands
 
 
 def _work_one_chunk(
     factory: sessionmaker[Session], on: date, step: Step, custodian: Custodian, worker: str
 ) -> tuple[int, int] | None:
-    """Claim one pending chunk, do it, mark it done — one transaction. Returns the acts done
-    and how many of the step's chunks are still pending (others' included); None when no
-    chunk can be claimed."""
+    """Claim one pending chunk, do it, mark it done — one transaction (``_claim_and_work``)."""
     with transaction(factory) as session:
-        chunk = session.scalars(
-            select(EodChunk)
-            .where(EodChunk.business_date == on, EodChunk.step == step.name, EodChunk.status == PENDING)
-            .order_by(EodChunk.number)
-            .limit(1)
-            .with_for_update(skip_locked=True)
-        ).first()
-        if chunk is None:
-            return None
-        if step.per_loan is not None:
-            items = sum(step.per_loan(session, int(loan_id), on, custodian) for loan_id in chunk.loan_ids)
-        else:
-            assert step.whole_day is not None
-            items = step.whole_day(session, on)
-        chunk.status, chunk.items, chunk.worker, chunk.done_at = DONE, items, worker, clock.now()
-        session.flush()
-        return items, _pending_chunks(session, on, step.name)
+        return _claim_and_work(session, on, step, custodian, worker)
+
+
+def _claim_and_work(
+    session: Session, on: date, step: Step, custodian: Custodian, worker: str
+) -> tuple[int, int] | None:
+    """Returns the acts done and how many of the step's chunks are still pending (others'
+    included); None when no chunk can be claimed."""
+    chunk = session.scalars(
+        select(EodChunk)
+        .where(EodChunk.business_date == on, EodChunk.step == step.name, EodChunk.status == PENDING)
+        .order_by(EodChunk.number)
+        .limit(1)
+        .with_for_update(skip_locked=True)
+    ).first()
+    if chunk is None:
+        return None
+    if step.per_loan is not None:
+        items = sum(step.per_loan(session, int(loan_id), on, custodian) for loan_id in chunk.loan_ids)
+    else:
+        assert step.whole_day is not None
+        items = step.whole_day(session, on)
+    chunk.status, chunk.items, chunk.worker, chunk.done_at = DONE, items, worker, clock.now()
+    session.flush()
+    return items, _pending_chunks(session, on, step.name)
 
 
 def _step_finished(factory: sessionmaker[Session], on: date, step: str) -> bool:
