@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, create_engine, text
@@ -27,11 +28,13 @@ os.environ.setdefault("P2PLEND_PASSWORD_HASH_PROFILE", "fast")
 
 from p2plend import clock, migrate
 from p2plend.config import get_settings
+from p2plend.custody.simulated.bank import bank_database_url
 from p2plend.db import make_engine, make_session_factory, normalise_url
 from tests import invariants
 from tests.console import Run
 
 TEST_DATE = date(2026, 11, 28)
+TEST_NOW = datetime(2026, 11, 28, 2, 0, tzinfo=UTC)  # the business clock of every test
 
 
 def _worker() -> str:
@@ -94,6 +97,62 @@ def fresh_database(
     return clone
 
 
+# The modules that use ``demo_database``. Under ``pytest -n 2 --dist loadfile`` (./run test)
+# each worker would seed its own demo; these modules go to one worker together instead.
+DEMO_MODULES = frozenset({"tests/cli/test_cli.py", "tests/security/test_demo_exposure.py"})
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    if config.getvalue("dist") != "loadfile":
+        return None  # xdist's own scheduler
+    from xdist.scheduler import LoadFileScheduling
+
+    class DemoModulesTogether(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            scope = super()._split_scope(nodeid)
+            return "demo_database" if scope in DEMO_MODULES else scope
+
+    return DemoModulesTogether(config, log)
+
+
+@pytest.fixture(scope="session")
+def demo_database(fresh_database: Callable[[], AbstractContextManager[str]]) -> Iterator[tuple[str, str]]:
+    """``p2plend demo --seed-only`` run once per test run (it plays a year of business days)
+    under the tests' business clock: the database and what the command printed. Shared by
+    every module that needs the demo (list it in ``DEMO_MODULES``): tests take a copy
+    (``copy_database``), never change it."""
+    previous = clock.current()
+    clock.install(clock.FixedClock(TEST_NOW))
+    try:
+        with fresh_database() as url, pytest.MonkeyPatch.context() as env:
+            env.setenv("P2PLEND_DATABASE_URL", url)
+            env.setenv("COLUMNS", "200")
+            get_settings.cache_clear()
+            code, out = Run()("demo", "--seed-only")
+            get_settings.cache_clear()
+            assert code == 0, out
+            yield url, out
+    finally:
+        clock.install(previous)
+
+
+def copy_database(source_url: str, target_url: str) -> None:
+    """Make the database at ``target_url`` a copy of ``source_url``, the simulated bank's too
+    (its own file beside the platform's on SQLite, the same database on PostgreSQL)."""
+    source, target = make_url(source_url), make_url(target_url)
+    if source.get_backend_name() == "sqlite":
+        banks = (bank_database_url(source_url), bank_database_url(target_url))
+        for src, dst in ((source_url, target_url), banks):
+            shutil.copyfile(str(make_url(src).database), str(make_url(dst).database))
+        return
+    admin = target.set(database=source.database).render_as_string(hide_password=False)
+    _pg_admin(
+        admin,
+        f'DROP DATABASE IF EXISTS "{target.database}" WITH (FORCE)',
+        f'CREATE DATABASE "{target.database}" TEMPLATE "{source.database}"',
+    )
+
+
 @pytest.fixture
 def database_url(template: str, tmp_path: Path) -> Iterator[str]:
     pg = _postgres_url()
@@ -136,7 +195,7 @@ def session(session_factory: sessionmaker[Session]) -> Iterator[Session]:
 
 @pytest.fixture(autouse=True)
 def business_clock() -> Iterator[clock.FixedClock]:
-    fixed = clock.FixedClock(datetime(2026, 11, 28, 2, 0, tzinfo=UTC))
+    fixed = clock.FixedClock(TEST_NOW)
     previous = clock.current()
     clock.install(fixed)
     yield fixed

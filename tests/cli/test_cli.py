@@ -1,21 +1,16 @@
 """The ``p2plend`` command: what operators run, on the test's database, with real exit codes."""
 
-import shutil
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, func, text, update
-from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from p2plend import clock
 from p2plend.collections import service as collections
-from p2plend.config import Settings, get_settings
+from p2plend.config import Settings
 from p2plend.custody import service as custody
-from p2plend.custody.simulated.bank import bank_database_url
 from p2plend.custody.simulated.models import BankSubAccount, BankTransaction
 from p2plend.guarantee import service as guarantee
 from p2plend.identity import service as identity
@@ -39,49 +34,11 @@ def console_columns() -> str:
     return "200"  # this module's reports are checked whole, on a wide terminal
 
 
-TEST_NOW = datetime(2026, 11, 28, 2, 0, tzinfo=UTC)  # the tests' business clock (tests/conftest.py)
-
-
-@pytest.fixture(scope="module")
-def demo_database(fresh_database: Callable[[], AbstractContextManager[str]]) -> Iterator[tuple[str, str]]:
-    """``p2plend demo --seed-only`` run once for the module (it plays a year of business
-    days) under the tests' business clock: the database and what the command printed. Each
-    test gets its own copy of the database."""
-    previous = clock.current()
-    clock.install(clock.FixedClock(TEST_NOW))
-    try:
-        with fresh_database() as url, pytest.MonkeyPatch.context() as env:
-            env.setenv("P2PLEND_DATABASE_URL", url)
-            env.setenv("COLUMNS", "200")
-            get_settings.cache_clear()
-            code, out = Run()("demo", "--seed-only")
-            get_settings.cache_clear()
-            assert code == 0, out
-            yield url, out
-    finally:
-        clock.install(previous)
-
-
 @pytest.fixture
 def seeded(p2plend: Run, demo_database: tuple[str, str], database_url: str, engine: Engine) -> Run:
     """The test's database, replaced by a copy of the seeded demo."""
     engine.dispose()
-    demo_url = demo_database[0]
-    source, target = make_url(demo_url), make_url(database_url)
-    if source.get_backend_name() == "sqlite":
-        assert source.database and target.database
-        for src, dst in (
-            (demo_url, database_url),
-            (bank_database_url(demo_url), bank_database_url(database_url)),
-        ):
-            shutil.copyfile(str(make_url(src).database), str(make_url(dst).database))
-    else:
-        admin = target.set(database=source.database).render_as_string(hide_password=False)
-        conftest._pg_admin(
-            admin,
-            f'DROP DATABASE IF EXISTS "{target.database}" WITH (FORCE)',
-            f'CREATE DATABASE "{target.database}" TEMPLATE "{source.database}"',
-        )
+    conftest.copy_database(demo_database[0], database_url)
     engine.dispose()
     return p2plend
 

@@ -6,6 +6,7 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from p2plend.errors import DomainError
@@ -15,6 +16,39 @@ log = structlog.get_logger()
 
 def error_body(code: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, "details": details or {}}}
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+    details: dict[str, Any]
+
+
+class ErrorResponse(BaseModel):
+    """Every refusal's body (``error_body``)."""
+
+    error: ErrorDetail
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses=`` for refusals answered with ``ErrorResponse``."""
+    return {status: {"model": ErrorResponse, "description": _REFUSALS[status]} for status in statuses}
+
+
+_REFUSALS = {
+    401: "Not signed in, or a wrong credential or code",
+    403: "Signed in, but not allowed to do this",
+    404: "Not found (or not yours)",
+    409: "Refused in the current state (a conflict)",
+    413: "Too large",
+    422: "The request is not valid",
+    423: "Locked after too many failures",
+    429: "Too soon: wait before asking again",
+}
+# What any API operation may answer besides success: each authenticates (or may refuse a
+# wrong credential), looks things up and checks input and state. Documented once here, so
+# the schema promises what clients really get (422 included: our body, not FastAPI's).
+COMMON_ERROR_RESPONSES = error_responses(401, 403, 404, 409, 422)
 
 
 class ReplayResponse(Exception):

@@ -30,7 +30,7 @@ class StartDepositRequest(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{"amount": "1000.00", "card_id": 7}]})
 
     amount: str = Field(description="Yuan, as a string with at most two decimals.")
-    card_id: int = Field(ge=1, description="One of your bound cards (同卡进出).")
+    card_id: int = Field(ge=1, le=2**63 - 1, description="One of your bound cards (同卡进出).")
 
     @field_validator("amount", mode="before")
     @classmethod
@@ -48,7 +48,7 @@ class WithdrawalRequest(BaseModel):
     )
 
     amount: str = Field(description="Yuan to receive on the card; the fee is added on top.")
-    card_id: int = Field(ge=1)
+    card_id: int = Field(ge=1, le=2**63 - 1)
     totp_code: str = Field(min_length=6, max_length=8, description="Authenticator code (R10).")
 
     @field_validator("amount", mode="before")

@@ -16,7 +16,8 @@ from p2plend import clock
 from p2plend.errors import Conflict, InvalidInput
 from p2plend.idempotency.models import IdempotentRequest
 
-_KEY_RE = re.compile(r"^[A-Za-z0-9_\-:.]{8,128}$")
+KEY_PATTERN = r"^[A-Za-z0-9_\-:.]{8,128}$"
+_KEY_RE = re.compile(KEY_PATTERN)
 
 
 class IdempotencyKeyReused(Conflict):

@@ -12,6 +12,7 @@ from typing import Any, cast
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
@@ -31,7 +32,11 @@ _NOT_PAGES = ("/api/", "/api", "/healthz", "/metrics", "/static/")
 
 def is_page(request: Request) -> bool:
     path = request.url.path
-    return not any(path == prefix or path.startswith(prefix) for prefix in _NOT_PAGES)
+    if any(path == prefix or path.startswith(prefix) for prefix in _NOT_PAGES):
+        return False
+    # A documented operation outside /api (the simulated bank's actions) refuses in JSON, as documented.
+    route = request.scope.get("route")
+    return not (isinstance(route, APIRoute) and route.include_in_schema)
 
 
 def install(app: FastAPI) -> None:

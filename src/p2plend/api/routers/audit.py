@@ -4,7 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
-from p2plend.api.deps import DbSession, require
+from p2plend.api.deps import MAX_ID, DbSession, require
 from p2plend.audit import service as audit
 from p2plend.audit.schemas import (
     AuditPageResponse,
@@ -26,12 +26,12 @@ def list_audit_records(
     *,
     ctx: AuditReader,
     session: DbSession,
-    actor_id: Annotated[int | None, Query(ge=1, description="Only acts by this user.")] = None,
+    actor_id: Annotated[int | None, Query(ge=1, le=MAX_ID, description="Only acts by this user.")] = None,
     object_type: Annotated[str | None, Query(max_length=32, pattern=PRINTABLE, examples=["user"])] = None,
     object_id: Annotated[str | None, Query(max_length=64, pattern=PRINTABLE)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     before_id: Annotated[
-        int | None, Query(ge=1, description="Page on: the previous page's `next_before_id`.")
+        int | None, Query(ge=1, le=MAX_ID, description="Page on: the previous page's `next_before_id`.")
     ] = None,
 ) -> AuditPageResponse:
     records = audit.list_records(

@@ -174,7 +174,7 @@ def kpi_report(
 ) -> KpiResponse:
     """See docs/collections.md for the formulas. Refusal: `invalid_report_period`."""
     last = last or clock.today()
-    first = first or date.fromordinal(last.toordinal() - 30)
+    first = first or date.fromordinal(max(1, last.toordinal() - 30))  # no earlier than 0001-01-01
     return KpiResponse.of(collections.kpi(session, first, last))
 
 

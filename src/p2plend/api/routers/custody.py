@@ -6,7 +6,8 @@ from fastapi import APIRouter, BackgroundTasks, Depends, Header, Query, Request,
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session, sessionmaker
 
-from p2plend.api.deps import DbSession, IdempotencyKey, get_custodian, require
+from p2plend.api.deps import DbSession, IdempotencyKey, QueryId, get_custodian, require
+from p2plend.api.errors import error_responses
 from p2plend.config import Settings
 from p2plend.custody import service as custody
 from p2plend.custody.errors import OrderNotFound
@@ -85,6 +86,7 @@ def get_deposit(order_no: str, ctx: FundsUser, session: DbSession) -> DepositRes
     status_code=status.HTTP_201_CREATED,
     response_model=WithdrawalResponse,
     summary="Withdraw (提现) to one of my bound cards, with my authenticator code",
+    responses=error_responses(423),
 )
 def request_withdrawal(
     *,
@@ -130,7 +132,7 @@ def my_account(
     ctx: FundsUser,
     session: DbSession,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    before_entry_id: Annotated[int | None, Query(ge=1)] = None,
+    before_entry_id: QueryId = None,
 ) -> AccountResponse:
     account = custody.custody_account_of(session, ctx.user_id)
     history = ledger.user_history(session, ctx.user_id, limit=limit, before_entry_id=before_entry_id)

@@ -14,7 +14,7 @@ the batch commits each chunk in a transaction of its own, and on SQLite an open
 transaction would hold the database's one write lock against it.
 """
 
-from datetime import date, timedelta
+from datetime import date
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -179,5 +179,5 @@ def figures(
     Refusals: `422 invalid_date_range` (`from` after `to`, or more than 366 days),
     `422 invalid_request` (a date not written YYYY-MM-DD)."""
     last = last or clock.today()
-    first = first or last - timedelta(days=FIGURES_DEFAULT_DAYS - 1)
+    first = first or date.fromordinal(max(1, last.toordinal() - (FIGURES_DEFAULT_DAYS - 1)))  # ≥ 0001-01-01
     return [DailyFiguresOut.of(row) for row in end_of_day.figures_for(session, first, last)]

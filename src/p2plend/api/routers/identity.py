@@ -4,7 +4,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 
-from p2plend.api.deps import CurrentUser, DbSession, bearer_token, require
+from p2plend.api.deps import CurrentUser, DbSession, Id, bearer_token, require
+from p2plend.api.errors import error_responses
 from p2plend.identity import service as identity
 from p2plend.identity.schemas import (
     BindCardRequest,
@@ -41,7 +42,7 @@ def _client_ip(request: Request) -> str | None:
 # --- registration and sign-in ----------------------------------------------------------------
 
 
-@router.post("/auth/sms-code", summary="Send a registration code by SMS")
+@router.post("/auth/sms-code", summary="Send a registration code by SMS", responses=error_responses(429))
 def send_sms_code(body: SmsCodeRequest, session: DbSession) -> SmsCodeSentResponse:
     """Sends a 6-digit code to the phone (one request per minute per phone)."""
     return SmsCodeSentResponse.of(identity.send_registration_code(session, body.phone))
@@ -57,7 +58,7 @@ def register(body: RegisterRequest, session: DbSession) -> ProfileResponse:
     return ProfileResponse.of(identity.profile(session, user.id))
 
 
-@router.post("/auth/login", summary="Sign in: a bearer token")
+@router.post("/auth/login", summary="Sign in: a bearer token", responses=error_responses(423))
 def login(body: LoginRequest, request: Request, session: DbSession) -> LoginResponse:
     """Refusals: `invalid_credentials`, `account_locked`, `account_disabled`, `totp_required`,
     `totp_invalid`, `totp_blocked`."""
@@ -80,7 +81,11 @@ def logout(ctx: CurrentUser, request: Request, session: DbSession) -> Response:
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.post("/auth/password-reset/sms-code", summary="Send a password-reset code by SMS")
+@router.post(
+    "/auth/password-reset/sms-code",
+    summary="Send a password-reset code by SMS",
+    responses=error_responses(429),
+)
 def send_password_reset_code(body: SmsCodeRequest, session: DbSession) -> SmsCodeSentResponse:
     """Answers the same whether or not the phone is registered."""
     return SmsCodeSentResponse.of(identity.send_password_reset_code(session, body.phone))
@@ -103,7 +108,12 @@ def me(ctx: CurrentUser, session: DbSession) -> ProfileResponse:
     return ProfileResponse.of(identity.profile(session, ctx.user_id))
 
 
-@router.post("/me/password", status_code=status.HTTP_204_NO_CONTENT, summary="Change my password")
+@router.post(
+    "/me/password",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Change my password",
+    responses=error_responses(423),
+)
 def change_password(body: ChangePasswordRequest, ctx: CurrentUser, session: DbSession) -> Response:
     """Every session ends, this one included: sign in again with the new password."""
     identity.change_password(
@@ -117,7 +127,11 @@ def begin_2fa(ctx: CurrentUser, session: DbSession) -> TotpEnrollmentResponse:
     return TotpEnrollmentResponse.of(identity.begin_totp_enrollment(session, ctx.user_id))
 
 
-@router.post("/me/2fa/confirm", summary="Turn two-factor authentication on with a first code")
+@router.post(
+    "/me/2fa/confirm",
+    summary="Turn two-factor authentication on with a first code",
+    responses=error_responses(423),
+)
 def confirm_2fa(body: TotpCodeRequest, ctx: CurrentUser, session: DbSession) -> ProfileResponse:
     identity.confirm_totp_enrollment(session, ctx.user_id, body.code)
     return ProfileResponse.of(identity.profile(session, ctx.user_id))
@@ -153,7 +167,7 @@ def bind_card(body: BindCardRequest, ctx: CurrentUser, session: DbSession) -> Ca
 
 
 @router.delete("/me/cards/{card_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Unbind a bank card")
-def unbind_card(card_id: int, ctx: CurrentUser, session: DbSession) -> Response:
+def unbind_card(card_id: Id, ctx: CurrentUser, session: DbSession) -> Response:
     identity.unbind_card(session, ctx.user_id, card_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
@@ -165,7 +179,7 @@ def unbind_card(card_id: int, ctx: CurrentUser, session: DbSession) -> Response:
 def staff_list_users(
     ctx: StaffUsersReader,
     session: DbSession,
-    page: Annotated[int, Query(ge=1)] = 1,
+    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
     page_size: Annotated[int, Query(ge=1, le=100)] = 20,
     role: Annotated[str | None, Query(max_length=32, description="Only users holding this role.")] = None,
 ) -> UserPageResponse:
@@ -215,20 +229,20 @@ def staff_create_partner(
 
 
 @router.put("/staff/users/{user_id}/roles/{role}", tags=["staff"], summary="Grant a role")
-def staff_grant_role(user_id: int, role: str, ctx: StaffUsersManager, session: DbSession) -> ProfileResponse:
+def staff_grant_role(user_id: Id, role: str, ctx: StaffUsersManager, session: DbSession) -> ProfileResponse:
     identity.add_role(session, actor_id=ctx.user_id, user_id=user_id, role=role)
     return ProfileResponse.of(identity.profile(session, user_id))
 
 
 @router.delete("/staff/users/{user_id}/roles/{role}", tags=["staff"], summary="Take a role away")
-def staff_remove_role(user_id: int, role: str, ctx: StaffUsersManager, session: DbSession) -> ProfileResponse:
+def staff_remove_role(user_id: Id, role: str, ctx: StaffUsersManager, session: DbSession) -> ProfileResponse:
     identity.remove_role(session, actor_id=ctx.user_id, user_id=user_id, role=role)
     return ProfileResponse.of(identity.profile(session, user_id))
 
 
 @router.put("/staff/users/{user_id}/status", tags=["staff"], summary="Lock, disable or re-open an account")
 def staff_set_status(
-    user_id: int, body: UserStatusRequest, ctx: StaffUsersManager, session: DbSession
+    user_id: Id, body: UserStatusRequest, ctx: StaffUsersManager, session: DbSession
 ) -> ProfileResponse:
     identity.set_user_status(session, actor_id=ctx.user_id, user_id=user_id, status=body.status)
     return ProfileResponse.of(identity.profile(session, user_id))
@@ -239,6 +253,6 @@ def staff_set_status(
     tags=["staff"],
     summary="Remove a lost authenticator; the user enrols again at next sign-in",
 )
-def staff_reset_totp(user_id: int, ctx: StaffUsersManager, session: DbSession) -> ProfileResponse:
+def staff_reset_totp(user_id: Id, ctx: StaffUsersManager, session: DbSession) -> ProfileResponse:
     identity.reset_totp(session, actor_id=ctx.user_id, user_id=user_id)
     return ProfileResponse.of(identity.profile(session, user_id))

@@ -4,7 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from p2plend.api.deps import CurrentUser, DbSession
+from p2plend.api.deps import MAX_ID, CurrentUser, DbSession, Id
 from p2plend.notifications import service as notifications
 from p2plend.notifications.schemas import MessageListResponse, MessageResponse
 
@@ -18,7 +18,7 @@ def my_messages(
     unread_only: bool = False,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     before_id: Annotated[
-        int | None, Query(ge=1, description="Page on: the previous page's `next_before_id`.")
+        int | None, Query(ge=1, le=MAX_ID, description="Page on: the previous page's `next_before_id`.")
     ] = None,
 ) -> MessageListResponse:
     items = notifications.inbox(
@@ -32,6 +32,6 @@ def my_messages(
 
 
 @router.post("/me/messages/{message_id}/read", summary="Mark one of my messages read")
-def mark_read(message_id: int, ctx: CurrentUser, session: DbSession) -> MessageResponse:
+def mark_read(message_id: Id, ctx: CurrentUser, session: DbSession) -> MessageResponse:
     """Idempotent: reading again keeps the first time. Refusals: `not_found`."""
     return MessageResponse.of(notifications.mark_read(session, ctx.user_id, message_id))

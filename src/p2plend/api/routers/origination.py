@@ -14,6 +14,7 @@ from fastapi.responses import FileResponse
 from sqlalchemy.orm import Session
 
 from p2plend.api.deps import CurrentUser, DbSession
+from p2plend.api.errors import error_responses
 from p2plend.config import Settings
 from p2plend.errors import InvalidInput, PermissionDenied
 from p2plend.identity import service as identity
@@ -162,6 +163,7 @@ def resubmit(
     "/applications/{application_id}/documents",
     status_code=status.HTTP_201_CREATED,
     summary="Upload a supporting document (PDF, JPEG or PNG)",
+    responses=error_responses(413),
 )
 def upload_document(
     *,

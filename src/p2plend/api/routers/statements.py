@@ -5,7 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 from fastapi.responses import Response
 
-from p2plend.api.deps import DbSession, require
+from p2plend.api.deps import DbSession, Id, require
 from p2plend.identity import service as identity
 from p2plend.marketplace import service as marketplace
 from p2plend.marketplace.errors import LoanNotFound
@@ -59,7 +59,7 @@ def my_calendar_csv(ctx: Investor, session: DbSession) -> Response:
 
 
 @router.get("/me/loans/{loan_id}/schedule.csv", summary="My loan's schedule as CSV", response_class=Response)
-def my_schedule_csv(loan_id: int, ctx: Borrower, session: DbSession) -> Response:
+def my_schedule_csv(loan_id: Id, ctx: Borrower, session: DbSession) -> Response:
     loan = marketplace.get_loan(session, loan_id)
     if loan.borrower_id != ctx.user_id:
         raise LoanNotFound("No such loan.", details={"loan_id": loan_id})

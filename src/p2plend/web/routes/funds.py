@@ -9,7 +9,7 @@ committed, the instruction goes to the bank and its callback settles the hold.
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import APIRouter, BackgroundTasks, Form, Request
+from fastapi import APIRouter, BackgroundTasks, Depends, Form, Request
 from fastapi.responses import Response
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -32,6 +32,21 @@ from p2plend.web.routes.common import not_found
 router = APIRouter(include_in_schema=False)
 
 Text = Annotated[str, Form()]
+
+
+def funds_holder(user: CurrentUser) -> identity.AuthContext:
+    """A customer's own money (the API's ``funds:self``): staff hold no money here."""
+    identity.require_permission(user, identity.Permission.FUNDS_SELF)  # else the 403 page
+    return user
+
+
+def funds_acting(user: ActingUser) -> identity.AuthContext:
+    """A deposit or withdrawal form: CSRF checked first (as every POST), then ``funds:self``."""
+    return funds_holder(user)
+
+
+FundsHolder = Annotated[identity.AuthContext, Depends(funds_holder)]
+FundsActing = Annotated[identity.AuthContext, Depends(funds_acting)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,12 +75,12 @@ def _funds_context(session: Session, user: identity.AuthContext) -> dict[str, An
 
 
 @router.get("/deposit")
-def deposit_page(request: Request, session: DbSession, user: CurrentUser) -> Response:
+def deposit_page(request: Request, session: DbSession, user: FundsHolder) -> Response:
     return render(request, "deposit.html", _funds_context(session, user))
 
 
 @router.get("/deposit/check")
-def deposit_check(request: Request, user: CurrentUser, amount: str = "") -> Response:
+def deposit_check(request: Request, user: FundsHolder, amount: str = "") -> Response:
     """HTMX: the amount as it will be charged, or why it is not an amount."""
     context: dict[str, Any] = {"amount": None, "error": None}
     if amount.strip():
@@ -78,7 +93,7 @@ def deposit_check(request: Request, user: CurrentUser, amount: str = "") -> Resp
 
 @router.post("/deposit")
 def deposit_start(
-    request: Request, session: DbSession, user: ActingUser, amount: Text = "", card_id: Text = ""
+    request: Request, session: DbSession, user: FundsActing, amount: Text = "", card_id: Text = ""
 ) -> Response:
     """Create the deposit order and send the user to the bank's payment page."""
     try:
@@ -103,7 +118,7 @@ def deposit_start(
 
 
 @router.get("/deposit/{order_no}")
-def deposit_result(request: Request, session: DbSession, user: CurrentUser, order_no: str) -> Response:
+def deposit_result(request: Request, session: DbSession, user: FundsHolder, order_no: str) -> Response:
     """Back from the bank: the order's status (the bank's callback has credited it by now)."""
     order = custody.deposit_order(session, user.user_id, order_no)  # someone else's: 404
     return render(request, "deposit_result.html", {"order": order})
@@ -117,12 +132,12 @@ def _withdraw_context(request: Request, session: Session, user: identity.AuthCon
 
 
 @router.get("/withdraw")
-def withdraw_page(request: Request, session: DbSession, user: CurrentUser) -> Response:
+def withdraw_page(request: Request, session: DbSession, user: FundsHolder) -> Response:
     return render(request, "withdraw.html", _withdraw_context(request, session, user))
 
 
 @router.get("/withdraw/preview")
-def withdraw_preview(request: Request, user: CurrentUser, amount: str = "") -> Response:
+def withdraw_preview(request: Request, user: FundsHolder, amount: str = "") -> Response:
     """HTMX: amount + the 2.00 fee = what will be frozen."""
     fee = settings_of(request).withdrawal_fee_fen
     preview: FeePreview | None = None
@@ -147,7 +162,7 @@ def send_withdrawals_to_the_bank(sessions: sessionmaker[Session], custodian: Cus
 def withdraw_request(
     request: Request,
     session: DbSession,
-    user: ActingUser,
+    user: FundsActing,
     background: BackgroundTasks,
     *,
     amount: Text = "",

@@ -179,6 +179,7 @@ def _risk_context(request: Request, session: Any, user_id: int) -> dict[str, Any
 
 @router.get("/risk")
 def risk_page(request: Request, session: DbSession, user: CurrentUser) -> Response:
+    identity.require_permission(user, identity.Permission.INVEST_SELF)  # lenders only, as the API
     context = _risk_context(request, session, user.user_id)
     context["notice"] = notice_of(request)
     if context["assessment"] is not None:
@@ -189,6 +190,7 @@ def risk_page(request: Request, session: DbSession, user: CurrentUser) -> Respon
 @router.post("/risk")
 def risk_submit(request: Request, session: DbSession, user: ActingUser, answers: Answers) -> Response:
     """风险测评: the tier and its expiry (valid ``risk_assessment_valid_months``)."""
+    identity.require_permission(user, identity.Permission.INVEST_SELF)  # else the 403 page
     locale = locale_of(request)
     try:
         with acting(session):
