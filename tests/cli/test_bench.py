@@ -4,6 +4,8 @@
 import json
 import os
 import re
+import subprocess
+import sys
 
 from typer.testing import CliRunner
 
@@ -94,3 +96,12 @@ def test_autobid_bench_allocates_the_same_listing_at_three_queue_sizes_within_it
     assert figures["turns"] > 0
     assert figures["overfunded_fen"] <= 0
     assert figures["ledger_ok"] is True
+
+
+def test_the_benches_run_as_a_module_too() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "p2plend.bench", "--help"], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    for name in ("bid-storm", "autobid", "api", "repayment"):
+        assert name in result.stdout

@@ -2,4 +2,5 @@
 
 from p2plend.bench.commands import app
 
-app(prog_name="python -m p2plend.bench")
+if __name__ == "__main__":
+    app(prog_name="python -m p2plend.bench")

@@ -2906,6 +2906,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "error.loan_not_found": ("未找到该借款项目。", "No such loan."),
     "error.listing_not_open": ("该项目当前不接受投标。", "This listing takes no bids now."),
     "error.listing_fully_funded": ("该项目已满标。", "This listing is fully funded."),
+    "error.bid_not_written": (
+        "投标未成功，资金未冻结，请重新提交。",
+        "Your bid was not placed and nothing was frozen; please try again.",
+    ),
     "error.loan_state_conflict": (
         "该项目当前状态不能执行此操作。",
         "This cannot be done in the listing's current state.",
