@@ -99,7 +99,9 @@ def fresh_database(
 
 # The modules that use ``demo_database``. Under ``pytest -n 2 --dist loadfile`` (./run test)
 # each worker would seed its own demo; these modules go to one worker together instead.
-DEMO_MODULES = frozenset({"tests/cli/test_cli.py", "tests/security/test_demo_exposure.py"})
+DEMO_MODULES = frozenset(
+    {"tests/cli/test_cli.py", "tests/security/test_demo_exposure.py", "tests/jobs/test_eod_selection.py"}
+)
 
 
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:

@@ -274,7 +274,7 @@ def test_the_agreement_of_a_loan_repaid_in_full_is_closed(
     with session_factory() as session:
         assert marketplace.get_loan(session, loan_id).status == "settled"
         assert guarantee.require_agreement(session, loan_id).status == "closed"
-        assert guarantee.loans_under_active_agreements(session) == []
+        assert guarantee.repaid_under_active_agreements(session) == []
 
 
 def test_the_repayment_calendar_shows_the_guarantor_its_part_and_the_investors_theirs(

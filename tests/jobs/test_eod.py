@@ -187,3 +187,31 @@ def test_the_day_figures_are_snapshot(session_factory: sessionmaker[Session], ba
         assert day.lenders == 2 and day.borrowers == 1
         [disbursed] = end_of_day.figures_between(session, TEST_DATE, TEST_DATE)
         assert disbursed.disbursed == AMOUNT
+
+
+def test_a_loan_repaid_in_full_tells_its_holders_and_is_then_visited_no_more(
+    session_factory: sessionmaker[Session], bank: SimulatedBank
+) -> None:
+    """The evening of an early repayment in full the holders get their 回款通知 — the loan has
+    left repayment, but it paid them that day — and from the next date no step visits it."""
+    loan = overdue.spent_loan(session_factory, bank)
+    day = FIRST_DUE - timedelta(days=10)
+    overdue.close_each_day(session_factory, bank, day - timedelta(days=1))
+    lending.go_to(day)
+    with session_factory() as session:
+        quote = servicing.early_repayment_quote(session, loan.loan_id)
+    card = lending.card_of(session_factory, loan.borrower)
+    lending.deposit(session_factory, bank, loan.borrower, card, quote.total)
+    lending.repay_early(session_factory, bank, loan.loan_id, loan.borrower)
+    [report] = overdue.close(session_factory, bank, day)
+    assert report.items["remind"] == len(loan.investors)
+    with session_factory() as session:
+        for investor in loan.investors:
+            titles = [m.template for m in notifications.inbox(session, investor, limit=50)]
+            assert titles.count("repayment_received") == 1
+    overdue.close(session_factory, bank, day + timedelta(days=1))
+    with session_factory() as session:
+        visited = session.scalars(
+            select(EodChunk.loan_ids).where(EodChunk.business_date == day + timedelta(days=1))
+        ).all()
+        assert [ids for ids in visited if ids] == []

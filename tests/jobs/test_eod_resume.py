@@ -16,9 +16,7 @@ killed transaction consumes them), the columns that refer to such ids, and which
 did a chunk when.
 """
 
-import hashlib
 import itertools
-import json
 import os
 import subprocess
 import sys
@@ -38,8 +36,7 @@ from p2plend.db import make_engine
 from p2plend.jobs import eod
 from p2plend.jobs.models import EodChunk
 from p2plend.ledger import service as ledger
-from p2plend.schema import Base
-from tests import conftest, invariants, lending
+from tests import conftest, invariants, lending, state
 from tests.conftest import TEST_DATE
 from tests.jobs import eod_worker
 
@@ -50,12 +47,6 @@ FIRST_DUE = date(2026, 12, 28)
 DAY = FIRST_DUE + timedelta(days=4)  # DPD 4: the first day past grace
 KILL_POINTS = 24
 ROOT = Path(__file__).resolve().parents[2]
-
-# Drawn from sequences, or pointing at rows that are: they differ between runs that agree.
-UNSTABLE = {
-    "id", "entry_id", "ref_id", "repayment_id", "reverses_entry_id", "case_id", "notification_id",
-    "worker", "done_at",
-}  # fmt: skip
 
 
 def _setup_day_before(session_factory: sessionmaker[Session], bank: SimulatedBank) -> None:
@@ -87,20 +78,6 @@ def _setup_day_before(session_factory: sessionmaker[Session], bank: SimulatedBan
         day += timedelta(days=1)
     for (_, borrower), amount in zip(loans[:2], (500_000, 40_000), strict=True):
         lending.deposit(session_factory, bank, borrower, lending.card_of(session_factory, borrower), amount)
-
-
-def _state_hash(url: str) -> str:
-    engine = make_engine(url)
-    digest = hashlib.sha256()
-    with engine.connect() as conn:
-        for table in Base.metadata.sorted_tables:
-            columns = [c for c in table.columns if c.name not in UNSTABLE]
-            rows = sorted(json.dumps([str(v) for v in row]) for row in conn.execute(select(*columns)))
-            digest.update(table.name.encode())
-            for row in rows:
-                digest.update(row.encode())
-    engine.dispose()
-    return digest.hexdigest()
 
 
 def _run_worker(url: str, *extra: str) -> subprocess.CompletedProcess[str]:
@@ -165,11 +142,11 @@ def test_killed_anywhere_and_rerun_the_day_ends_as_if_never_killed(
         finished = _run_worker(url)
         assert finished.returncode == 0, finished.stderr
         statements = int(finished.stdout.split()[-1])
-        reference = _state_hash(url)
+        reference = state.state_hash(url)
         _assert_sound(url)
         again = _run_worker(url)  # the same date once more: nothing changes
         assert again.returncode == 0, again.stderr
-        assert _state_hash(url) == reference
+        assert state.state_hash(url) == reference
     assert statements > 100  # every step did real work
     points = sorted({1 + (statements - 2) * k // (KILL_POINTS - 1) for k in range(KILL_POINTS)})
     assert len(points) >= 20
@@ -178,7 +155,7 @@ def test_killed_anywhere_and_rerun_the_day_ends_as_if_never_killed(
             killed = _run_worker(url, "--kill-after", str(point))
             assert killed.returncode == -9, (point, killed.stderr)
             _resume_here(url)
-            assert _state_hash(url) == reference, f"killed before statement {point} of {statements}"
+            assert state.state_hash(url) == reference, f"killed before statement {point} of {statements}"
             _assert_sound(url)
 
 
@@ -188,7 +165,7 @@ def test_two_workers_in_parallel_end_as_one(
     source = _prepared(session_factory, bank, engine, database_url)
     with _clone(source) as url:
         assert _run_worker(url, "--chunk-size", "1").returncode == 0
-        reference = _state_hash(url)
+        reference = state.state_hash(url)
     with _clone(source) as url:
         start = f"{time.time() + 3:.3f}"
         workers = [
@@ -217,7 +194,7 @@ def test_two_workers_in_parallel_end_as_one(
         for worker in workers:
             _, err = worker.communicate(timeout=300)
             assert worker.returncode == 0, err
-        assert _state_hash(url) == reference
+        assert state.state_hash(url) == reference
         _assert_sound(url)
         check = make_engine(url)
         with sessionmaker(check)() as session:

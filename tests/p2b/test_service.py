@@ -12,6 +12,7 @@ from p2plend.compliance import service as compliance
 from p2plend.custody.simulated.bank import SimulatedBank
 from p2plend.errors import InvalidInput
 from p2plend.guarantee import reserve
+from p2plend.guarantee.models import ReserveCoverage
 from p2plend.identity.permissions import Role
 from p2plend.ledger.models import JournalEntry
 from p2plend.marketplace import service as marketplace
@@ -347,7 +348,7 @@ def test_the_risk_reserve_never_covers_a_partner_claim(
     _, loan_id = claims.approved(session_factory, institution)
     overdue.close(session_factory, bank, date(2026, 11, 28))
     with session_factory() as session:
-        assert loan_id not in reserve.loans_under_coverage(session)
+        assert session.get(ReserveCoverage, loan_id) is None
 
 
 def test_compliance_counts_and_flags_partner_claims(

@@ -213,6 +213,13 @@ def loans_with_open_cases(session: Session) -> list[int]:
     )
 
 
+def loans_to_work(session: Session) -> list[int]:
+    """The loans 催收分案 visits: those overdue in repayment (a case to open or move on) and those
+    with an open case (to work, or to close once repaid)."""
+    overdue = select(Loan.id).where(Loan.status == marketplace.DISBURSED, Loan.days_past_due > 0)
+    return sorted(set(session.scalars(overdue)) | set(loans_with_open_cases(session)))
+
+
 def _open_case(session: Session, loan_id: int) -> CollectionCase | None:
     return session.scalars(
         select(CollectionCase)

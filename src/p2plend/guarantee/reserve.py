@@ -37,7 +37,7 @@ from p2plend.custody import service as custody
 from p2plend.custody.port import Custodian, TransferLeg
 from p2plend.errors import Conflict, InvalidInput
 from p2plend.guarantee import service as guarantee
-from p2plend.guarantee.models import Compensation, ReserveCoverage, RiskReserve
+from p2plend.guarantee.models import Compensation, GuaranteeAgreement, ReserveCoverage, RiskReserve
 from p2plend.identity import service as identity
 from p2plend.identity.service import Permission
 from p2plend.ledger import service as ledger
@@ -284,15 +284,27 @@ def _contribute(session: Session, loan_id: int, holder_id: int, amount: int, cus
     marketplace.bank_transfer(custodian, f"RSV{loan_id}", legs)
 
 
-def loans_under_coverage(session: Session) -> list[int]:
-    """Loans the batch must visit for the reserve: those it covers and has not closed."""
-    return list(
+def loans_to_visit(session: Session, on: date) -> list[int]:
+    """The loans the batch visits for the reserve on ``on`` besides the overdue: those the
+    contribution rule covers today (in repayment, disbursed since it was switched on, with no
+    agreement or coverage yet), and the covered ones repaid in full, whose coverage closes."""
+    visit = select(ReserveCoverage.loan_id).join(Loan, Loan.id == ReserveCoverage.loan_id)
+    loans = set(
         session.scalars(
-            select(ReserveCoverage.loan_id)
-            .where(ReserveCoverage.status == guarantee.ACTIVE)
-            .order_by(ReserveCoverage.loan_id)
-        ).all()
+            visit.where(ReserveCoverage.status == guarantee.ACTIVE, Loan.status == marketplace.SETTLED)
+        )
     )
+    terms = settings_of(session)
+    if terms.enabled and terms.holder_id is not None and terms.enabled_since is not None:
+        uncovered = select(Loan.id).where(
+            Loan.status == marketplace.DISBURSED,
+            Loan.value_date.between(terms.enabled_since, on),
+            Loan.product_kind != marketplace.PARTNER_CLAIM,
+            ~select(ReserveCoverage.loan_id).where(ReserveCoverage.loan_id == Loan.id).exists(),
+            ~select(GuaranteeAgreement.id).where(GuaranteeAgreement.loan_id == Loan.id).exists(),
+        )
+        loans.update(session.scalars(uncovered))
+    return sorted(loans)
 
 
 # --- reading -----------------------------------------------------------------------------------

@@ -369,13 +369,14 @@ def _notify(session: Session, loan: Loan, guarantor_id: int, paid: int, shortfal
         )
 
 
-def loans_under_active_agreements(session: Session) -> list[int]:
-    """The loans whose agreement is still active: the batch visits them even once repaid,
-    so that the agreement of a loan repaid in full is closed."""
+def repaid_under_active_agreements(session: Session) -> list[int]:
+    """The loans repaid in full whose agreement is still active: the batch visits them, out of
+    repayment as they are, to close the agreement."""
     return list(
         session.scalars(
             select(GuaranteeAgreement.loan_id)
-            .where(GuaranteeAgreement.status == ACTIVE)
+            .join(Loan, Loan.id == GuaranteeAgreement.loan_id)
+            .where(GuaranteeAgreement.status == ACTIVE, Loan.status == marketplace.SETTLED)
             .order_by(GuaranteeAgreement.loan_id)
         ).all()
     )

@@ -1,4 +1,4 @@
-"""日终批处理: the end-of-day batch, as ordered business steps over the loans in service.
+"""日终批处理: the end-of-day batch, as ordered business steps over the loans with work that day.
 
 For one business date the steps run in this order (DOMAIN.md §7, in the spirit of a
 core-banking close of business):
@@ -69,13 +69,12 @@ Act = Callable[[Session, int, date, Custodian], int]
 class Step:
     name: str
     label_zh: str
-    # One act per loan in service; ``None``: the step is one act for the whole day.
-    per_loan: Act | None
+    # One act per loan that ``loans`` chooses for the date (by index: the loans with the step's
+    # work that day, so the batch's cost follows the day's work, not the size of the book).
+    per_loan: Act | None = None
+    loans: Callable[[Session, date], list[int]] | None = None
+    # Or one act for the whole day.
     whole_day: Callable[[Session, date], int] | None = None
-    # Loans a per-loan step works besides those in service: a loan repaid in full today
-    # leaves service once its return to current is recorded, but its collection case
-    # still has to be closed.
-    also: Callable[[Session], list[int]] | None = None
 
 
 def _auto_debit(session: Session, loan_id: int, on: date, custodian: Custodian) -> int:
@@ -101,8 +100,12 @@ def _compensate(session: Session, loan_id: int, on: date, custodian: Custodian) 
     return made + p2b.repurchase_due(session, loan_id, on, custodian)
 
 
-def _loans_under_cover(session: Session) -> list[int]:
-    return guarantee.loans_under_active_agreements(session) + reserve.loans_under_coverage(session)
+def _loans_to_compensate(session: Session, on: date) -> list[int]:
+    """The overdue loans (a guarantor, the reserve or a partner may have to pay), those the
+    reserve covers today, and the covered loans repaid in full (their cover closes)."""
+    loans = set(end_of_day.loans_overdue(session, on))
+    loans.update(guarantee.repaid_under_active_agreements(session), reserve.loans_to_visit(session, on))
+    return sorted(loans)
 
 
 def _collections(session: Session, loan_id: int, on: date, _custodian: Custodian) -> int:
@@ -123,14 +126,14 @@ def _transfers(session: Session, on: date) -> int:
 
 
 STEPS: tuple[Step, ...] = (
-    Step("auto_debit", "自动代扣", _auto_debit),
-    Step("accrue", "罚息计提", _accrue),
-    Step("classify", "逾期分级", _classify),
-    Step("transfers", "债权转让", None, _transfers),
-    Step("compensate", "担保代偿", _compensate, also=_loans_under_cover),
-    Step("collections", "催收分案", _collections, also=collections.loans_with_open_cases),
-    Step("remind", "提醒通知", _remind),
-    Step("figures", "日终数据", None, _figures),
+    Step("auto_debit", "自动代扣", _auto_debit, end_of_day.loans_due),
+    Step("accrue", "罚息计提", _accrue, end_of_day.loans_overdue),
+    Step("classify", "逾期分级", _classify, end_of_day.loans_to_classify),
+    Step("transfers", "债权转让", whole_day=_transfers),
+    Step("compensate", "担保代偿", _compensate, _loans_to_compensate),
+    Step("collections", "催收分案", _collections, lambda session, _on: collections.loans_to_work(session)),
+    Step("remind", "提醒通知", _remind, end_of_day.loans_to_remind),
+    Step("figures", "日终数据", whole_day=_figures),
 )
 STEP_NAMES = tuple(step.name for step in STEPS)
 
@@ -263,7 +266,7 @@ def _plan(
     custodian: Custodian,
     worker: str,
 ) -> tuple[int, int] | None:
-    """Fix the step's chunks once, from the loans in service at the step's start, and do the
+    """Fix the step's chunks once, from the loans with its work at the step's start, and do the
     first of them in the same transaction (as ``_work_one_chunk``): a small book's step is one
     transaction, and a kill rolls back the plan with the chunk. None when the step was
     already planned (by an earlier run or another worker)."""
@@ -274,9 +277,7 @@ def _plan(
             ):
                 return None
             session.execute(update(EodRun).where(EodRun.business_date == on).values(step=step.name))
-            loans = end_of_day.loans_in_service(session) if step.per_loan else []
-            if step.per_loan and step.also is not None:
-                loans = sorted(set(loans) | set(step.also(session)))
+            loans = step.loans(session, on) if step.loans is not None else []
             slices = [loans[i : i + chunk_size] for i in range(0, len(loans), chunk_size)] or [[]]
             session.add_all(
                 EodChunk(business_date=on, step=step.name, number=n, loan_ids=ids, status=PENDING, items=0)

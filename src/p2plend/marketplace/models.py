@@ -10,7 +10,18 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, CheckConstraint, Date, ForeignKey, Index, Integer, Numeric, String
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    Numeric,
+    String,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from p2plend.db import Base, BigId, UtcDateTime
@@ -26,6 +37,13 @@ class Loan(Base):
         CheckConstraint("principal_outstanding >= 0", name="outstanding_non_negative"),
         CheckConstraint("repayment_order IN ('components', 'installments')", name="repayment_order_known"),
         Index("ix_loans_status_deadline", "status", "deadline"),
+        # The end-of-day batch's overdue loans (few, in a book of many).
+        Index(
+            "ix_loans_overdue",
+            "id",
+            postgresql_where=text("days_past_due > 0"),
+            sqlite_where=text("days_past_due > 0"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

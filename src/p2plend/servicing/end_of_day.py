@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import ColumnElement, Select, func, or_, select
 from sqlalchemy.orm import Session
 
 from p2plend.identity import service as identity
@@ -39,16 +39,69 @@ REMIND_DAYS_BEFORE = 3  # [D] 还款提醒: three days before the due date, and 
 OVERDUE_NOTICE_DAYS = frozenset({1, delinquency.GRACE_DAYS + 1, 31, 61, 91, 181})
 
 
-def loans_in_service(session: Session) -> list[int]:
-    """The loans the batch looks at: every loan being repaid, and those whose last recorded
-    position is still overdue (repaid since: the batch records their return to current)."""
-    return list(
-        session.scalars(
-            select(Loan.id)
-            .where(or_(Loan.status == marketplace.DISBURSED, Loan.days_past_due > 0))
-            .order_by(Loan.id)
-        ).all()
+# --- which loans have the batch's work on a date -----------------------------------------------
+# Each per-loan step visits only the loans one of these chooses, through indexes on unpaid
+# installments and overdue loans: the batch's cost follows the day's due and overdue work, not
+# the size of the book. Each chooses a superset of the loans its step's act changes; the act
+# still decides, and does nothing for the others.
+
+
+def _unpaid(due: ColumnElement[bool]) -> Select[int]:
+    """The loans being repaid with an unpaid installment whose due date matches ``due``."""
+    return (
+        select(ScheduledInstallment.loan_id)
+        .join(Loan, Loan.id == ScheduledInstallment.loan_id)
+        .where(ScheduledInstallment.status == DUE, due, Loan.status == marketplace.DISBURSED)
     )
+
+
+def loan_ids(session: Session, *selections: Select[int]) -> list[int]:
+    """The distinct loan ids the selections find, in order."""
+    found: set[int] = set()
+    for selection in selections:
+        found.update(session.scalars(selection))
+    return sorted(found)
+
+
+def loans_due(session: Session, on: date) -> list[int]:
+    """代扣's loans: an installment due by ``on`` is unpaid."""
+    return loan_ids(session, _unpaid(ScheduledInstallment.due_date <= on))
+
+
+def loans_overdue(session: Session, on: date) -> list[int]:
+    """罚息计提's loans, and those a guarantor, the reserve or a partner may have to pay for: an
+    installment due before ``on`` is unpaid."""
+    return loan_ids(session, _unpaid(ScheduledInstallment.due_date < on))
+
+
+def loans_to_classify(session: Session, on: date) -> list[int]:
+    """The loans whose position at the end of ``on`` is or was overdue: overdue on record (they
+    may return to current), or being repaid with an installment due before ``on`` that was
+    unpaid at its end — unpaid still, or paid after it (a past date closed late)."""
+    paid_later = (
+        select(ScheduledInstallment.loan_id)
+        .join(Loan, Loan.id == ScheduledInstallment.loan_id)
+        .where(
+            ScheduledInstallment.paid_on > on,
+            ScheduledInstallment.due_date < on,
+            ScheduledInstallment.status != SUPERSEDED,
+            Loan.status == marketplace.DISBURSED,
+        )
+    )
+    overdue_on_record = select(Loan.id).where(Loan.days_past_due > 0)
+    return loan_ids(session, overdue_on_record, _unpaid(ScheduledInstallment.due_date < on), paid_later)
+
+
+def loans_to_remind(session: Session, on: date) -> list[int]:
+    """The loans whose borrower may get a reminder or an overdue notice on ``on`` (an unpaid
+    installment due today, in three days, or before today), and those that paid their holders
+    on ``on`` — the last payment of a loan repaid in full included."""
+    remind = or_(
+        ScheduledInstallment.due_date.in_([on, on + timedelta(days=REMIND_DAYS_BEFORE)]),
+        ScheduledInstallment.due_date < on,
+    )
+    paid_holders = select(Repayment.loan_id).where(Repayment.business_date == on)
+    return loan_ids(session, _unpaid(remind), paid_holders)
 
 
 def accrue(session: Session, loan_id: int, on: date) -> int:

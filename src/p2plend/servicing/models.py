@@ -2,7 +2,17 @@
 
 from datetime import date, datetime
 
-from sqlalchemy import BigInteger, CheckConstraint, Date, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -22,6 +32,14 @@ class ScheduledInstallment(Base):
         ),
         CheckConstraint("paid_penalty <= penalty AND paid_late_fee <= late_fee", name="paid_within_charged"),
         Index("ix_loan_installments_loan_status", "loan_id", "status"),
+        # The end-of-day batch finds the loans with something due or overdue by these two.
+        Index(
+            "ix_loan_installments_unpaid_due",
+            "due_date",
+            postgresql_where=text("status = 'due'"),
+            sqlite_where=text("status = 'due'"),
+        ),
+        Index("ix_loan_installments_paid_on", "paid_on"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -76,7 +94,7 @@ class Repayment(Base):
     loan_id: Mapped[int] = mapped_column(ForeignKey("loans.id"), index=True)
     payer_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     kind: Mapped[str] = mapped_column(String(16))  # installment | early_full | early_partial
-    business_date: Mapped[date] = mapped_column(Date)
+    business_date: Mapped[date] = mapped_column(Date, index=True)
     amount: Mapped[int] = mapped_column(BigInteger)
     principal: Mapped[int] = mapped_column(BigInteger)
     interest: Mapped[int] = mapped_column(BigInteger)
@@ -92,7 +110,10 @@ class Distribution(Base):
     """回款: one holder's share of one repayment (R25–R28)."""
 
     __tablename__ = "repayment_distributions"
-    __table_args__ = (UniqueConstraint("repayment_id", "holding_id"),)
+    __table_args__ = (
+        UniqueConstraint("repayment_id", "holding_id"),
+        Index("ix_repayment_distributions_loan_date", "loan_id", "business_date"),  # 回款通知
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     repayment_id: Mapped[int] = mapped_column(ForeignKey("repayments.id"), index=True)
