@@ -7,6 +7,9 @@ ever touches a float (R19). Rounding is ROUND_HALF_UP to one fen (DOMAIN.md §1)
 import re
 from collections.abc import Sequence
 from decimal import ROUND_HALF_UP, Decimal
+from typing import Annotated
+
+from pydantic import Field, WithJsonSchema
 
 from p2plend.errors import DomainError
 
@@ -19,7 +22,16 @@ MAX_FEN = 2**63 - 1
 # Digits, an optional point and at most two decimals. No sign, exponent, spaces or
 # thousands separators: an amount typed by a person or sent by a client is either
 # exactly this or refused.
-_AMOUNT_RE = re.compile(r"^(0|[1-9][0-9]*)(\.[0-9]{1,2})?$")
+AMOUNT_PATTERN = r"^(0|[1-9][0-9]*)(\.[0-9]{1,2})?$"
+_AMOUNT_RE = re.compile(AMOUNT_PATTERN)
+
+# How amounts travel in the API, as strings of yuan. An answer's always has two decimals
+# (negative for a debit). A request's is what ``parse_amount`` takes: the schema documents its
+# pattern, for clients and the fuzzer, and ``parse_amount`` enforces it with ``invalid_amount``.
+Yuan = Annotated[str, Field(pattern=r"^-?[0-9]+\.[0-9]{2}$", examples=["1234.56"])]
+YuanText = Annotated[
+    str, WithJsonSchema({"type": "string", "pattern": AMOUNT_PATTERN, "examples": ["1000.00"]})
+]
 
 
 class InvalidAmount(DomainError):

@@ -18,9 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt
 from p2plend.autobid import service as autobid
 from p2plend.autobid.models import AutobidDecision
 from p2plend.errors import DomainError
-from p2plend.money import parse_amount, yuan_str
+from p2plend.money import Yuan, YuanText, parse_amount, yuan_str
 
-Yuan = Annotated[str, Field(pattern=r"^-?[0-9]+\.[0-9]{2}$", examples=["1234.56"])]
 RateText = Annotated[str, Field(examples=["0.08"], description="A decimal fraction: 0.08 is 8 %.")]
 
 _DECIMAL = re.compile(r"^(0|[1-9][0-9]{0,2})(\.[0-9]{1,6})?$")
@@ -148,12 +147,14 @@ class RuleRequest(BaseModel):
     amount_mode: Literal["fixed", "share"] = Field(
         description="fixed: `fixed_amount` per bid; share: `balance_share` of the available balance"
     )
-    fixed_amount: str | None = Field(default=None, max_length=20, description="Yuan per bid (fixed)")
+    fixed_amount: YuanText | None = Field(default=None, max_length=20, description="Yuan per bid (fixed)")
     balance_share: str | None = Field(
         default=None, max_length=12, description='Of the available balance per bid (share), e.g. "0.1"'
     )
-    reserve: str = Field(default="0.00", max_length=20, description="保留金额: never bid below it (yuan)")
-    total_cap: str | None = Field(
+    reserve: YuanText = Field(
+        default="0.00", max_length=20, description="保留金额: never bid below it (yuan)"
+    )
+    total_cap: YuanText | None = Field(
         default=None,
         max_length=20,
         description="The most the rule puts in (auto-bids not returned, lifetime); null: no cap",

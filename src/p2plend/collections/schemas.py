@@ -29,10 +29,9 @@ from p2plend.collections.reports import (
 )
 from p2plend.collections.strategies import Strategy, StrategyChange
 from p2plend.collections.writeoff import WriteOffView
-from p2plend.money import parse_amount, yuan_str
+from p2plend.money import Yuan, YuanText, parse_amount, yuan_str
 from p2plend.servicing.models import Repayment
 
-Yuan = Annotated[str, Field(pattern=r"^-?[0-9]+\.[0-9]{2}$", examples=["1234.56"])]
 RateText = Annotated[
     str | None, Field(examples=["0.5000"], description="A decimal fraction; null: nothing to divide by.")
 ]
@@ -315,7 +314,7 @@ class ActionRequest(BaseModel):
     note: str = Field(
         default="", max_length=2000, description="At most 500 characters (checked by the service)"
     )
-    amount: str | None = Field(default=None, description="promise_to_pay: yuan promised")
+    amount: YuanText | None = Field(default=None, description="promise_to_pay: yuan promised")
     due_on: date | None = Field(default=None, description="promise_to_pay: paid by (today … today + 30 days)")
 
     @field_validator("amount", mode="before")

@@ -2,7 +2,6 @@
 
 import json
 from datetime import date, datetime
-from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -15,9 +14,7 @@ from p2plend.custody.models import (
 )
 from p2plend.custody.service import CallbackOutcome
 from p2plend.ledger.service import Balances, HistoryLine
-from p2plend.money import parse_amount, yuan_str
-
-Yuan = Annotated[str, Field(pattern=r"^-?[0-9]+\.[0-9]{2}$", examples=["1234.56"])]
+from p2plend.money import Yuan, YuanText, parse_amount, yuan_str
 
 
 def _amount(value: object) -> str:
@@ -29,7 +26,7 @@ def _amount(value: object) -> str:
 class StartDepositRequest(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{"amount": "1000.00", "card_id": 7}]})
 
-    amount: str = Field(description="Yuan, as a string with at most two decimals.")
+    amount: YuanText = Field(description="Yuan, as a string with at most two decimals.")
     card_id: int = Field(ge=1, le=2**63 - 1, description="One of your bound cards (同卡进出).")
 
     @field_validator("amount", mode="before")
@@ -47,7 +44,7 @@ class WithdrawalRequest(BaseModel):
         json_schema_extra={"examples": [{"amount": "500.00", "card_id": 7, "totp_code": "123456"}]}
     )
 
-    amount: str = Field(description="Yuan to receive on the card; the fee is added on top.")
+    amount: YuanText = Field(description="Yuan to receive on the card; the fee is added on top.")
     card_id: int = Field(ge=1, le=2**63 - 1)
     totp_code: str = Field(min_length=6, max_length=8, description="Authenticator code (R10).")
 

@@ -21,9 +21,8 @@ from p2plend.guarantee import service as guarantee
 from p2plend.guarantee.models import Compensation, GuaranteeAgreement, ReserveCoverage
 from p2plend.identity.service import Profile
 from p2plend.marketplace.models import Loan
-from p2plend.money import yuan_str
+from p2plend.money import Yuan, yuan_str
 
-Yuan = Annotated[str, Field(pattern=r"^-?[0-9]+\.[0-9]{2}$", examples=["1234.56"])]
 RateText = Annotated[str, Field(examples=["0.015"], description="A decimal fraction: 0.015 is 1.5 %.")]
 
 # The most days past due a trigger may name: ten years, far beyond any term on the platform.

@@ -15,9 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 
 from p2plend.marketplace.models import Bid, Holding, Loan
 from p2plend.marketplace.service import investor_cap
-from p2plend.money import parse_amount, yuan_str
+from p2plend.money import Yuan, YuanText, parse_amount, yuan_str
 
-Yuan = Annotated[str, Field(pattern=r"^-?[0-9]+\.[0-9]{2}$", examples=["1234.56"])]
 RateText = Annotated[str, Field(examples=["0.1"], description="A decimal fraction: 0.1 is 10 % a year.")]
 
 RISK_NOTICE = (
@@ -182,7 +181,7 @@ class BidRequest(BaseModel):
         extra="forbid", json_schema_extra={"examples": [{"amount": "1000.00", "fill_remaining": True}]}
     )
 
-    amount: str = Field(description="Yuan, as a string with at most two decimals.")
+    amount: YuanText = Field(description="Yuan, as a string with at most two decimals.")
     fill_remaining: StrictBool = Field(
         default=True,
         description="Above what remains: true fills what remains, false refuses (`bid_exceeds_remaining`).",

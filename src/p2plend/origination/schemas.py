@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, field_validator
 
 from p2plend.identity.service import Profile
-from p2plend.money import parse_amount, yuan_str
+from p2plend.money import Yuan, parse_amount, yuan_str
 from p2plend.origination.applications import ApplicationInput, CollateralInput
 from p2plend.origination.blacklist import BlacklistView
 from p2plend.origination.documents import DocumentView
@@ -27,7 +27,6 @@ from p2plend.origination.vocabulary import CONFIDENTIAL_REASONS
 from p2plend.schedules.service import Method
 from p2plend.servicing.service import RepaymentOrder
 
-Yuan = Annotated[str, Field(pattern=r"^-?[0-9]+\.[0-9]{2}$", examples=["1234.56"])]
 RateText = Annotated[str, Field(examples=["0.0725"], description="A decimal fraction: 0.0725 is 7.25 %.")]
 _RATE = re.compile(r"^(0|[1-9][0-9]*)(\.[0-9]{1,6})?$")
 

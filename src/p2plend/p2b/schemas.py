@@ -2,14 +2,13 @@
 
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from p2plend.money import parse_amount, yuan_str
+from p2plend.money import Yuan, YuanText, parse_amount, yuan_str
 from p2plend.p2b import service as p2b
 
-Yuan = Annotated[str, Field(pattern=r"^-?[0-9]+\.[0-9]{2}$", examples=["1234.56"])]
 WARNING = f"{p2b.LABEL_ZH}: {p2b.WARNING_ZH} / {p2b.WARNING_EN}"
 
 
@@ -38,11 +37,11 @@ class ClaimRequest(BaseModel):
     region: str = Field(min_length=1, max_length=64)
     purpose: str
     project_summary: str = Field(min_length=1, max_length=500)
-    monthly_income: str = Field(description="Yuan a month, the debtor's")
-    liabilities: str = Field(description="Yuan, the debtor's other debts")
+    monthly_income: YuanText = Field(description="Yuan a month, the debtor's")
+    liabilities: YuanText = Field(description="Yuan, the debtor's other debts")
     credit_overdues_6m: int = Field(ge=0, le=999)
     repayment_source: str = Field(min_length=1, max_length=200)
-    amount: str
+    amount: YuanText
     annual_rate: str = Field(examples=["0.08"])
     method: str = Field(description="equal_installment, equal_principal or interest_first")
     term_months: int = Field(ge=1, le=360)

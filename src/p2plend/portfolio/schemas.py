@@ -15,11 +15,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from p2plend.errors import DomainError
 from p2plend.marketplace.schemas import ListingSummary, rate_text
-from p2plend.money import parse_amount, yuan_str
+from p2plend.money import Yuan, YuanText, parse_amount, yuan_str
 from p2plend.portfolio import recommend
 from p2plend.portfolio import service as portfolio
 
-Yuan = Annotated[str, Field(pattern=r"^-?[0-9]+\.[0-9]{2}$", examples=["1234.56"])]
 RateText = Annotated[str, Field(examples=["0.08"], description="A decimal fraction: 0.08 is 8 %.")]
 ShareText = Annotated[str, Field(examples=["0.2500"], description="A share of the total: 0.25 is 25 %.")]
 
@@ -91,9 +90,9 @@ class PortfolioPlanRequest(BaseModel):
         },
     )
 
-    amount: str = Field(description="Yuan: at least 100.00, in steps of 100.00")
+    amount: YuanText = Field(description="Yuan: at least 100.00, in steps of 100.00")
     min_rate: str = Field(default="0", description='The lowest yearly rate taken, a decimal: "0.08" is 8 %')
-    max_per_loan: str = Field(
+    max_per_loan: YuanText = Field(
         description="Yuan: the most on any one listing, 100.00 or more in steps of 100.00"
     )
     grades: list[str] = Field(description="Credit grades taken: AA, A, B, C, D, E, HR", max_length=7)

@@ -9,10 +9,9 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
 
-from p2plend.money import parse_amount
+from p2plend.money import Yuan, YuanText, parse_amount
 from p2plend.schedules import calculator
 
-Yuan = Annotated[str, Field(pattern=r"^-?[0-9]+\.[0-9]{2}$", examples=["1234.56"])]
 Rate = Annotated[str, Field(examples=["0.12"])]
 MethodName = Annotated[
     str,
@@ -61,7 +60,7 @@ class ScheduleRequest(_TermsRequest):
         },
     )
 
-    principal: str = Field(description="Yuan, as a string with at most two decimals.")
+    principal: YuanText = Field(description="Yuan, as a string with at most two decimals.")
 
     @field_validator("principal", mode="before")
     @classmethod
@@ -129,7 +128,7 @@ class ReturnsRequest(_TermsRequest):
         },
     )
 
-    amount: str = Field(description="Yuan lent, as a string with at most two decimals.")
+    amount: YuanText = Field(description="Yuan lent, as a string with at most two decimals.")
     fee_rate: str | None = Field(
         default=None,
         description='Investor management fee (利息管理费) on the interest received, e.g. "0.10"; '

@@ -7,10 +7,9 @@ from datetime import date
 from pydantic import BaseModel, Field
 
 from p2plend.marketplace.models import Loan
-from p2plend.money import yuan_str
+from p2plend.money import Yuan, yuan_str
 from p2plend.servicing.end_of_day import StageCount
 from p2plend.servicing.models import DailyFigures, LoanRiskDay, PenaltyAccrual
-from p2plend.servicing.schemas import Yuan
 
 STAGE_DESCRIPTION = "current, m1 (DPD 1–30), m2 (31–60), m3 (61–90), m3_plus (91–180), m7_plus (> 180)"
 CLASSIFICATION_DESCRIPTION = (

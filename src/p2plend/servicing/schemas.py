@@ -4,17 +4,14 @@ parsed with ``money.parse_amount`` only."""
 
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from p2plend.marketplace.models import Loan
-from p2plend.money import parse_amount, yuan_str
+from p2plend.money import Yuan, YuanText, parse_amount, yuan_str
 from p2plend.schedules.service import Installment, PartialPrepaymentChoice
 from p2plend.servicing.models import Repayment, ScheduledInstallment
 from p2plend.servicing.service import AmountDue, EarlyRepayment
-
-Yuan = Annotated[str, Field(pattern=r"^-?[0-9]+\.[0-9]{2}$", examples=["1234.56"])]
 
 
 def _rate(value: Decimal) -> str:
@@ -193,7 +190,7 @@ class RepaymentResult(RepaymentOut):
 class RepayRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{}, {"amount": "500.00"}]})
 
-    amount: str | None = Field(default=None, description="Yuan; omitted: everything due now")
+    amount: YuanText | None = Field(default=None, description="Yuan; omitted: everything due now")
 
     @field_validator("amount", mode="before")
     @classmethod
@@ -211,7 +208,7 @@ class EarlyRepayRequest(BaseModel):
         json_schema_extra={"examples": [{}, {"principal": "3000.00", "choice": "shorter_term"}]},
     )
 
-    principal: str | None = Field(default=None, description="Yuan of principal; omitted: all of it")
+    principal: YuanText | None = Field(default=None, description="Yuan of principal; omitted: all of it")
     choice: PartialPrepaymentChoice = Field(
         default=PartialPrepaymentChoice.LOWER_INSTALLMENT,
         description="After a partial repayment: shorter_term (same installment) or "

@@ -16,10 +16,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from p2plend.marketplace.schemas import checked_amount, rate_text
 from p2plend.marketplace.transfer_listings import TransferSale
-from p2plend.money import parse_amount, yuan_str
+from p2plend.money import Yuan, YuanText, parse_amount, yuan_str
 from p2plend.transfers import service as transfers
 
-Yuan = Annotated[str, Field(pattern=r"^-?[0-9]+\.[0-9]{2}$", examples=["1234.56"])]
 RateText = Annotated[str, Field(examples=["0.005"], description="A decimal fraction: 0.005 is 0.5 %.")]
 
 YIELD_NOTE = (
@@ -56,7 +55,7 @@ class TransferRequest(BaseModel):
     )
 
     holding_id: int = Field(ge=1, le=2**63 - 1)
-    principal: str | None = Field(
+    principal: YuanText | None = Field(
         default=None, description="Yuan of principal to offer; omitted: the whole holding"
     )
     discount_rate: str = Field(
@@ -78,7 +77,9 @@ class BuyRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"principal": "1000.00"}, {}]})
 
-    principal: str | None = Field(default=None, description="Yuan of principal; omitted: all that remains")
+    principal: YuanText | None = Field(
+        default=None, description="Yuan of principal; omitted: all that remains"
+    )
 
     @field_validator("principal", mode="before")
     @classmethod
