@@ -1,6 +1,6 @@
 """Killed and resumed, or shared by two workers, the batch ends in one and the same state.
 
-On PostgreSQL, with real processes (``tests/jobs/eod_worker.py``): a day with work in every
+On PostgreSQL, with real processes (``p2plend/bench/eod_worker.py``): a day with work in every
 step — an auto-debit in full, one in part, penalties past grace, a return to current, a
 compensation by a guarantor, reminders and holders' notices, the day's figures — is closed
 
@@ -31,14 +31,14 @@ import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from p2plend.bench import eod_worker, state
 from p2plend.custody.simulated.bank import SimulatedBank
 from p2plend.db import make_engine
 from p2plend.jobs import eod
 from p2plend.jobs.models import EodChunk
 from p2plend.ledger import service as ledger
-from tests import conftest, invariants, lending, state
+from tests import conftest, invariants, lending
 from tests.conftest import TEST_DATE
-from tests.jobs import eod_worker
 
 pytestmark = pytest.mark.postgres_only
 
@@ -82,7 +82,7 @@ def _setup_day_before(session_factory: sessionmaker[Session], bank: SimulatedBan
 
 def _run_worker(url: str, *extra: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "tests.jobs.eod_worker", url, DAY.isoformat(), *extra],
+        [sys.executable, "-m", "p2plend.bench.eod_worker", url, DAY.isoformat(), *extra],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -173,7 +173,7 @@ def test_two_workers_in_parallel_end_as_one(
                 [
                     sys.executable,
                     "-m",
-                    "tests.jobs.eod_worker",
+                    "p2plend.bench.eod_worker",
                     url,
                     DAY.isoformat(),
                     "--chunk-size",

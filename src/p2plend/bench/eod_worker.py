@@ -1,6 +1,7 @@
-"""A real end-of-day worker process for the kill-and-resume and parallel-worker tests.
+"""A real end-of-day worker process, for the kill-and-resume and parallel-worker tests and
+``p2plend bench eod-crash``.
 
-    python -m tests.jobs.eod_worker DATABASE_URL DATE [--kill-after N] [--chunk-size K]
+    python -m p2plend.bench.eod_worker DATABASE_URL DATE [--kill-after N] [--chunk-size K]
         [--start-at EPOCH_SECONDS] [--worker NAME]
 
 Closes every unclosed date up to DATE under a business clock fixed on DATE. With
@@ -39,22 +40,33 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--worker", default="")
     args = parser.parse_args(argv)
 
+    if args.start_at:
+        time.sleep(max(0.0, args.start_at - time.time()))
+    statements = close_counting(
+        args.url, args.date, kill_after=args.kill_after, chunk_size=args.chunk_size, worker=args.worker
+    )
+    print(statements)
+    return 0
+
+
+def close_counting(
+    url: str, day: date, *, kill_after: int = 0, chunk_size: int = eod.DEFAULT_CHUNK_SIZE, worker: str = ""
+) -> int:
+    """Close every unclosed date through ``day``, as a worker does; with ``kill_after`` the
+    process sends itself SIGKILL just before that SQL statement. Returns the statements run."""
     statements = 0
 
     def count(*_: Any) -> None:
         nonlocal statements
         statements += 1
-        if statements == args.kill_after:
+        if statements == kill_after:
             os.kill(os.getpid(), signal.SIGKILL)
 
-    with batch_on(args.url, args.date) as (engine, factory, bank):
+    with batch_on(url, day) as (engine, factory, bank):
         for counted in {engine, bank._engine} - {None}:  # the bank's own engine, counted too
             event.listen(counted, "before_cursor_execute", count)
-        if args.start_at:
-            time.sleep(max(0.0, args.start_at - time.time()))
-        eod.close_through(factory, args.date, bank, worker=args.worker or None, chunk_size=args.chunk_size)
-    print(statements)
-    return 0
+        eod.close_through(factory, day, bank, worker=worker or None, chunk_size=chunk_size)
+    return statements
 
 
 @contextmanager
