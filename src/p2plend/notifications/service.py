@@ -12,12 +12,13 @@ dispatcher's commit sends it again on the next run; ``OutgoingSms.reference`` is
 a gateway that de-duplicates by reference can drop the repeat.
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 import phonenumbers
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from p2plend import clock
@@ -141,24 +142,45 @@ def notify_user(
     session: Session, *, user_id: int, template: str, params: dict[str, str], locale: str = "zh"
 ) -> Notification:
     """Put a message in the user's message center (站内信); delivered by being written."""
-    language = normalise_locale(locale)
-    rendered = render(template, language, params)
-    now = clock.now()
-    row = OutboxMessage(
-        channel="inbox",
-        user_id=user_id,
-        template=template,
-        locale=language,
-        title=rendered.title,
-        body=rendered.body,
-        status="sent",
-        attempts=0,
-        created_at=now,
-        sent_at=now,
-    )
+    row = OutboxMessage(**_inbox_row(InboxMessage(user_id, template, params, locale), clock.now()))
     session.add(row)
     session.flush()
     return _view(row)
+
+
+@dataclass(frozen=True)
+class InboxMessage:
+    user_id: int
+    template: str
+    params: dict[str, str]
+    locale: str = "zh"
+
+
+def notify_users(session: Session, messages: Sequence[InboxMessage]) -> int:
+    """Many messages to message centers at once — every holder's 回款通知 of a repayment — in
+    one statement. Returns how many were written."""
+    now = clock.now()
+    rows = [_inbox_row(message, now) for message in messages]
+    if rows:
+        session.execute(insert(OutboxMessage), rows)
+    return len(rows)
+
+
+def _inbox_row(message: InboxMessage, now: datetime) -> dict[str, Any]:
+    language = normalise_locale(message.locale)
+    rendered = render(message.template, language, message.params)
+    return {
+        "channel": "inbox",
+        "user_id": message.user_id,
+        "template": message.template,
+        "locale": language,
+        "title": rendered.title,
+        "body": rendered.body,
+        "status": "sent",
+        "attempts": 0,
+        "created_at": now,
+        "sent_at": now,
+    }
 
 
 def mark_read(session: Session, user_id: int, notification_id: int) -> Notification:

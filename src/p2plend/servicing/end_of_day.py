@@ -244,21 +244,24 @@ def notify_holders(session: Session, loan_id: int, on: date) -> int:
         return 0
     title = marketplace.get_loan(session, loan_id).title
     locales = identity.locales_of(session, [row[0] for row in paid])
-    for holder_id, principal, interest, penalty, net in paid:
-        notifications.notify_user(
-            session,
-            user_id=holder_id,
-            template="repayment_received",
-            params={
-                "loan": title,
-                "amount": yuan_str(int(net)),
-                "principal": yuan_str(int(principal)),
-                "interest": yuan_str(int(interest)),
-                "penalty": yuan_str(int(penalty)),
-            },
-            locale=locales.get(holder_id, "zh"),
-        )
-    return len(paid)
+    return notifications.notify_users(
+        session,
+        [
+            notifications.InboxMessage(
+                holder_id,
+                "repayment_received",
+                {
+                    "loan": title,
+                    "amount": yuan_str(int(net)),
+                    "principal": yuan_str(int(principal)),
+                    "interest": yuan_str(int(interest)),
+                    "penalty": yuan_str(int(penalty)),
+                },
+                locales.get(holder_id, "zh"),
+            )
+            for holder_id, principal, interest, penalty, net in paid
+        ],
+    )
 
 
 # --- the day's figures ------------------------------------------------------------------------
