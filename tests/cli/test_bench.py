@@ -7,6 +7,7 @@ import re
 import subprocess
 import sys
 
+import pytest
 from typer.testing import CliRunner
 
 from p2plend import clock
@@ -98,10 +99,45 @@ def test_autobid_bench_allocates_the_same_listing_at_three_queue_sizes_within_it
     assert figures["ledger_ok"] is True
 
 
+def test_eod_bench_closes_a_date_on_a_book_and_again_on_ten_times_the_book() -> None:
+    args = ["bench", "eod", "--loans", "60", "--holders", "3", "--scale-holders", "1", *_db()]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "bench eod: 60 loans × 3 holders, 2 due per date, 1 worker" in result.output
+    figures = json.loads(result.output.strip().splitlines()[-1])
+    assert (figures["loans"], figures["due_loans"], figures["scale_loans"]) == (60, 2, 600)
+    # Every due installment collected, split among its three holders, on both dates.
+    assert (figures["installments"], figures["holder_postings"]) == (2, 6)
+    assert figures["collected_all"] is True
+    assert figures["ledger_ok"] is True
+    assert figures["postings_per_s"] > 0 and figures["baseline_per_s"] > 0
+    # Each figure is rounded (the ratios to 0.001, the times to 1 ms): compare within that.
+    ratio = figures["postings_per_s"] / figures["baseline_per_s"]
+    assert abs(figures["ratio"] - ratio) <= 0.0005 + 0.01 * ratio
+    scale = figures["scale_seconds"] / figures["seconds"]
+    assert abs(figures["scale_ratio"] - scale) <= 0.0005 + 0.01 * scale
+
+
+@pytest.mark.postgres_only
+def test_eod_crash_kills_the_batch_and_every_rerun_ends_as_the_uninterrupted_run() -> None:
+    args = ["bench", "eod-crash", "--loans", "60", "--holders", "3", "--kills", "3", "--seed", "5", *_db()]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    figures = json.loads(result.output.strip().splitlines()[-1])
+    assert figures["kill_points"] == 3 and figures["statements"] > 3
+    assert (figures["mismatches"], figures["unsound"], figures["not_killed"]) == (0, 0, 0)
+
+
+def test_eod_crash_needs_postgresql() -> None:
+    result = runner.invoke(app, ["bench", "eod-crash", "--kills", "1"])
+    assert result.exit_code == 2
+    assert "PostgreSQL" in result.output
+
+
 def test_the_benches_run_as_a_module_too() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "p2plend.bench", "--help"], capture_output=True, text=True, check=False
     )
     assert result.returncode == 0, result.stderr
-    for name in ("bid-storm", "autobid", "api", "repayment"):
+    for name in ("bid-storm", "autobid", "api", "repayment", "eod", "eod-crash"):
         assert name in result.stdout

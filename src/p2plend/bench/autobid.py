@@ -9,7 +9,7 @@ PostgreSQL the tables are then ANALYZEd, as autovacuum would have). The work per
 the same at every size (it fills after about the same turns), so the time should not grow
 with the queue: ``growth_ratio`` = ms at 100× ÷ ms at 1× (median of ``listings`` each).
 
-The rules, and the investors behind them, are made in bulk (``bulk.investors``): verified,
+The rules, and the investors behind them, are made in bulk (``bulk.people``): verified,
 assessed, a custody account, 50,000 yuan each. Half of the rules do not match the listing
 (a grade or a rate range it is outside of) and keep their place; one in ten of the others
 keeps a reserve as large as its balance, so its turn is a skip (余额不足).
@@ -64,7 +64,7 @@ def autobid_bench(*, base: int = 1000, listings: int = 3, db: str | None = None)
         sizes: list[Size] = []
         for rules in (base, 10 * base, 100 * base):
             added = rules - (sizes[-1].rules if sizes else 0)
-            _more_rules(w, bulk.investors(w, template, added, deposit=DEPOSIT))
+            _more_rules(w, bulk.people(w, template, added, deposit=DEPOSIT))
             sizes.append(_size(w, rules, borrower, amount=amount, listings=listings))
     small, middle, large = sizes
     growth = large.ms / small.ms

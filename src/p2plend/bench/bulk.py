@@ -1,6 +1,7 @@
-"""Many investors at once, for benchmarks that need a big book: set-based SQL, not services.
+"""Many investors (or borrowers) at once, for benchmarks that need a big book: set-based SQL,
+not services.
 
-One investor is made through the services (``world.person``); every other is a copy of its
+One person is made through the services (``world.person``); every other is a copy of its
 rows — user, role, verified real name, custody account, risk assessment, ledger accounts — made
 by ``INSERT … SELECT`` over a table of numbers, with a deposit entry of their own from
 ``external:custodian_clearing`` (two postings), so ``ledger.verify`` holds; and the simulated
@@ -49,11 +50,17 @@ NUMBERS = Table("bench_numbers", _numbers_metadata, Column("n", Integer, primary
 
 
 def fill_numbers(conn: Connection, count: int) -> None:
-    """The table ``bench_numbers`` holds 1 … ``count`` (made once per database)."""
+    """The table ``bench_numbers`` holds 1 … ``count`` (made once per database); it doubles
+    in SQL, a few statements for millions of numbers."""
     NUMBERS.create(conn, checkfirst=True)
-    have = conn.scalar(select(func.count()).select_from(NUMBERS)) or 0
-    if have < count:
-        conn.execute(insert(NUMBERS), [{"n": n} for n in range(have + 1, count + 1)])
+    have = int(conn.scalar(select(func.count()).select_from(NUMBERS)) or 0)
+    if have == 0 and count > 0:
+        conn.execute(insert(NUMBERS).values(n=1))
+        have = 1
+    while have < count:
+        n = NUMBERS.c.n
+        conn.execute(insert(NUMBERS).from_select(["n"], select(n + have).where(n + have <= count)))
+        have = min(2 * have, count)
 
 
 def make_template(w: World) -> int:
@@ -61,9 +68,10 @@ def make_template(w: World) -> int:
     return person(w, TEMPLATE_PERSON, deposit=0)
 
 
-def investors(w: World, template: int, count: int, *, deposit: int) -> range:
-    """``count`` more verified, assessed investors like ``template``, with a custody account
-    and ``deposit`` fen available each; returns their user ids."""
+def people(w: World, template: int, count: int, *, deposit: int) -> range:
+    """``count`` more people like ``template`` — verified, with its roles (investors or
+    borrowers) and risk assessment if any, a custody account and ``deposit`` fen available
+    each; returns their user ids."""
     with w.engine.begin() as conn:
         fill_numbers(conn, count)
         base = int(conn.scalar(select(func.max(User.id))) or 0)
@@ -101,7 +109,7 @@ def investors(w: World, template: int, count: int, *, deposit: int) -> range:
             count=count,
         )
         _deposits(conn, base, count, deposit)
-        _bump_sequences(conn, [User, JournalEntry])
+        bump_sequences(conn, [User, JournalEntry])
     ids = range(base + 1, base + count + 1)
     _bank_accounts(w, ids, deposit)
     return ids
@@ -212,7 +220,7 @@ def _deposits(conn: Connection, base: int, count: int, deposit: int) -> None:
     )
 
 
-def _bump_sequences(conn: Connection, models: list[type[Base]]) -> None:
+def bump_sequences(conn: Connection, models: list[type[Base]]) -> None:
     """PostgreSQL hands out ids from a sequence: move it past the ids given here."""
     if conn.dialect.name != "postgresql":
         return

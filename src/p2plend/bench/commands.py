@@ -101,3 +101,56 @@ def api(
     _print(report)
     if report.figures["overfunded_fen"] or not report.figures["ledger_ok"] or report.figures["errors"]:
         raise typer.Exit(1)
+
+
+@app.command("eod")
+def end_of_day(
+    *,
+    loans: Annotated[int, typer.Option(min=60, max=1_000_000, help="Loans in the book.")] = 100_000,
+    holders: Annotated[int, typer.Option(min=1, max=200, help="Holders of each loan.")] = 50,
+    due: Annotated[
+        int | None,
+        typer.Option(
+            min=1, help="Loans due on each closed date.  [default: 1/30 of the loans]", show_default=False
+        ),
+    ] = None,
+    scale_holders: Annotated[
+        int, typer.Option(min=1, max=200, help="Holders of each loan added for the 10× book.")
+    ] = 5,
+    workers: Annotated[
+        int, typer.Option(min=1, max=16, help="Processes running the batch together (PostgreSQL).")
+    ] = 1,
+    db: Db = None,
+) -> None:
+    """The end-of-day batch on a book of N loans: installments/s and holder postings/s against
+    raw INSERT … SELECT of as many ledger rows; then on 10× the book, the same due work."""
+    from p2plend.bench.eod import eod_bench as run
+
+    report = run(loans=loans, holders=holders, due=due, scale_holders=scale_holders, workers=workers, db=db)
+    _print(report)
+    if not report.figures["ledger_ok"] or not report.figures["collected_all"]:
+        raise typer.Exit(1)
+
+
+@app.command("eod-crash")
+def end_of_day_crash(
+    *,
+    loans: Annotated[int, typer.Option(min=60, max=1_000_000, help="Loans in the book.")] = 3_000,
+    holders: Annotated[int, typer.Option(min=1, max=200, help="Holders of each loan.")] = 20,
+    kills: Annotated[int, typer.Option(min=1, max=1000, help="Random kill points to try.")] = 50,
+    seed: Annotated[int | None, typer.Option(help="Seed of the kill points (default: random).")] = None,
+    db: Db = None,
+) -> None:
+    """The end-of-day batch killed (SIGKILL) at random SQL statements on the bench's book and
+    rerun: every try must end in the state of an uninterrupted run (PostgreSQL)."""
+    from p2plend.bench.eod_crash import eod_crash as run
+
+    if db is None:
+        raise typer.BadParameter(
+            "the crash test clones databases: give a PostgreSQL --db URL", param_hint="--db"
+        )
+    report = run(loans=loans, holders=holders, kills=kills, seed=seed, db=db)
+    _print(report)
+    figures = report.figures
+    if figures["mismatches"] or figures["unsound"] or figures["not_killed"]:
+        raise typer.Exit(1)

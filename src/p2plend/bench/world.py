@@ -77,14 +77,14 @@ def scratch_database(db: str | None) -> Iterator[str]:
     if not server.startswith("postgresql"):
         raise ValueError(f"--db must be a PostgreSQL URL (or omitted for SQLite), not {db!r}")
     name = f"p2plend_bench_{uuid.uuid4().hex[:12]}"
-    _admin(server, f'CREATE DATABASE "{name}"')
+    admin(server, f'CREATE DATABASE "{name}"')
     try:
         yield make_url(server).set(database=name).render_as_string(hide_password=False)
     finally:
-        _admin(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def _admin(server: str, statement: str) -> None:
+def admin(server: str, statement: str) -> None:
     admin = create_engine(server, isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as conn:
