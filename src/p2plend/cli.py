@@ -22,6 +22,7 @@ from p2plend import fuzz, migrate
 from p2plend.audit import service as audit
 from p2plend.autobid import service as autobid
 from p2plend.bench import commands as bench_commands
+from p2plend.chaos import commands as chaos_commands
 from p2plend.collections import service as collections
 from p2plend.config import Settings, get_settings
 from p2plend.custody import service as custody
@@ -57,6 +58,7 @@ app.add_typer(ledger_app, name="ledger")
 app.add_typer(custody_app, name="custody")
 app.add_typer(audit_app, name="audit")
 app.add_typer(bench_commands.app, name="bench")
+app.add_typer(chaos_commands.app, name="chaos")
 app.add_typer(fuzz.cli, name="fuzz")
 listings_app = typer.Typer(help="The market's listings (借款标): the daily 流标 run.", no_args_is_help=True)
 loans_app = typer.Typer(help="Listings and loans (标的管理): open, withdraw, disburse.", no_args_is_help=True)

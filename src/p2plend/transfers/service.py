@@ -604,9 +604,10 @@ def buy(
     )
     session.add(sale)
     session.flush()
-    _move_money(session, sale, custodian)
+    _post_sale(session, sale)
     # R16 across listings: the entry above holds the buyer's account rows until commit, so a
-    # concurrent commitment of theirs elsewhere waits and then sees this one.
+    # concurrent commitment of theirs elsewhere waits and then sees this one. Before the bank
+    # moves anything: a refusal after it would leave the bank's transfer without ours.
     suitability.require_may_lend(
         session,
         buyer_id,
@@ -614,6 +615,7 @@ def buy(
         outstanding_fen=marketplace.lending_outstanding(session, buyer_id) - amount,
         amount_fen=amount,
     )
+    _pay_at_bank(session, sale, custodian)
     audit.record(
         session,
         actor_id=buyer_id,
@@ -632,10 +634,8 @@ def buy(
     return sale
 
 
-def _move_money(session: Session, sale: TransferSale, custodian: Custodian) -> None:
-    """R39 in one entry: buyer −price, seller +(price − fee), platform +fee; then the same
-    amounts at the bank, buyer's sub-account → seller's, seller's → the platform's fee
-    account — last, so a refusal earlier leaves nothing to undo there."""
+def _post_sale(session: Session, sale: TransferSale) -> None:
+    """R39 in one entry: buyer −price, seller +(price − fee), platform +fee."""
     legs = [
         ledger.Leg(ledger.user_available(sale.buyer_id), -sale.price),
         ledger.Leg(ledger.user_available(sale.seller_id), sale.seller_net),
@@ -653,6 +653,11 @@ def _move_money(session: Session, sale: TransferSale, custodian: Custodian) -> N
         memo=f"loan {sale.loan_id} claim transferred (listing {sale.listing_id})",
     ).entry
     sale.entry_id = entry.id
+
+
+def _pay_at_bank(session: Session, sale: TransferSale, custodian: Custodian) -> None:
+    """The same amounts at the bank, buyer's sub-account → seller's, seller's → the platform's
+    fee account — the purchase's last act, so a refusal earlier leaves nothing to undo there."""
     seller_sub = marketplace.sub_account_of(session, sale.seller_id)
     bank_legs = [TransferLeg(marketplace.sub_account_of(session, sale.buyer_id), seller_sub, sale.price)]
     if sale.fee:

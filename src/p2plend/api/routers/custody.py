@@ -3,6 +3,7 @@
 from typing import Annotated
 
 from fastapi import APIRouter, BackgroundTasks, Depends, Header, Query, Request, status
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -160,10 +161,21 @@ async def custodian_callback(
     body = await request.body()
     factory: sessionmaker[Session] = request.app.state.session_factory
     settings: Settings = request.app.state.settings
-    # Its own transaction (not DbSession: this endpoint is async to read the raw body).
-    with transaction(factory) as session:
-        outcome = custody.handle_callback(session, body, signature, secret=settings.custodian_hmac_secret)
+    outcome = await run_in_threadpool(
+        _handle_callback, factory, body, signature, settings.custodian_hmac_secret
+    )
     return CallbackAck.of(outcome)
+
+
+def _handle_callback(
+    factory: sessionmaker[Session], body: bytes, signature: str, secret: str
+) -> custody.CallbackOutcome:
+    """Its own transaction (not DbSession: the endpoint is async to read the raw body), in a
+    worker thread like every other request's database work. On the event loop a wait for a
+    row lock stops the loop — and with it the commits of the requests that hold the lock: the
+    server froze for good (found by ``p2plend chaos bank``, docs/reliability.md)."""
+    with transaction(factory) as session:
+        return custody.handle_callback(session, body, signature, secret=secret)
 
 
 @router.post(
