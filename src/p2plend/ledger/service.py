@@ -8,15 +8,16 @@ runs negative. Every entry sums to zero, so all balances together sum to zero.
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from p2plend import clock
+from p2plend.db import insert_rows, update_rows
 from p2plend.errors import InsufficientFunds
 from p2plend.ledger.errors import IdempotencyConflict, UnbalancedEntry, UnknownAccount
 from p2plend.ledger.models import JournalEntry, LedgerAccount, Posting
@@ -113,7 +114,7 @@ def post(
     if existing is not None:
         return _replay(existing, fingerprint)
 
-    accounts = _accounts_by_code(session, list(merged))
+    accounts = _lock_accounts(session, list(merged))
     try:
         with session.begin_nested():
             entry = JournalEntry(
@@ -130,12 +131,11 @@ def post(
             session.add(entry)
             session.flush()
             _apply(session, accounts, merged)
-            session.execute(
-                insert(Posting),
-                [
-                    {"entry_id": entry.id, "account_id": accounts[code].id, "amount": amount}
-                    for code, amount in merged.items()
-                ],
+            insert_rows(
+                session,
+                Posting,
+                [{"account_id": accounts[code].id, "amount": amount} for code, amount in merged.items()],
+                shared={"entry_id": entry.id},
             )
     except IntegrityError:
         # Another transaction posted the same key first: answer with its entry.
@@ -143,8 +143,7 @@ def post(
         if existing is None:
             raise
         return _replay(existing, fingerprint)
-    for account in accounts.values():
-        session.expire(account, ["balance"])
+    _forget_balances(session, accounts.values())
     return Posted(entry=entry, created=True)
 
 
@@ -223,7 +222,7 @@ def transfer_many(session: Session, transfers: Sequence[Transfer]) -> list[Poste
         if t.idempotency_key not in posted
     ]
     if fresh:
-        accounts = _accounts_by_code(session, sorted({code for _, legs, _ in fresh for code in legs}))
+        accounts = _lock_accounts(session, sorted({code for _, legs, _ in fresh for code in legs}))
         totals: dict[str, int] = {}
         for _, legs, _ in fresh:
             for code, amount in legs.items():
@@ -232,16 +231,16 @@ def transfer_many(session: Session, transfers: Sequence[Transfer]) -> list[Poste
         entries = [_entry(t, f) for t, _, f in fresh]
         session.add_all(entries)
         session.flush()
-        session.execute(
-            insert(Posting),
+        insert_rows(
+            session,
+            Posting,
             [
                 {"entry_id": entry.id, "account_id": accounts[code].id, "amount": amount}
                 for entry, (_, legs, _) in zip(entries, fresh, strict=True)
                 for code, amount in legs.items()
             ],
         )
-        for account in accounts.values():
-            session.expire(account, ["balance"])
+        _forget_balances(session, accounts.values())
         posted.update({entry.idempotency_key: Posted(entry=entry, created=True) for entry in entries})
     return [posted[t.idempotency_key] for t in transfers]
 
@@ -418,9 +417,25 @@ def _replay(existing: JournalEntry, fingerprint: str) -> Posted:
     return Posted(entry=existing, created=False)
 
 
-def _accounts_by_code(session: Session, codes: list[str]) -> dict[str, LedgerAccount]:
+@dataclass(frozen=True, slots=True)
+class _Account:
+    id: int
+    code: str
+    owner_type: str
+
+
+def _lock_accounts(session: Session, codes: list[str]) -> dict[str, _Account]:
+    """The accounts by code, their rows locked in id order until the transaction ends: every
+    entry locks in that order, so concurrent entries never deadlock. Read as plain rows — an
+    entry of a repayment names hundreds of accounts, and mapped objects cost far more."""
     accounts = {
-        a.code: a for a in session.scalars(select(LedgerAccount).where(LedgerAccount.code.in_(codes)))
+        code: _Account(account_id, code, owner_type)
+        for account_id, code, owner_type in session.execute(
+            select(LedgerAccount.id, LedgerAccount.code, LedgerAccount.owner_type)
+            .where(LedgerAccount.code.in_(codes))
+            .order_by(LedgerAccount.id)
+            .with_for_update()
+        )
     }
     missing = sorted(set(codes) - set(accounts))
     if missing:
@@ -428,19 +443,22 @@ def _accounts_by_code(session: Session, codes: list[str]) -> dict[str, LedgerAcc
     return accounts
 
 
-def _apply(session: Session, accounts: dict[str, LedgerAccount], legs: dict[str, int]) -> None:
-    """Move each leg's amount into its account: a few statements however many legs.
+def _forget_balances(session: Session, accounts: Iterable[_Account]) -> None:
+    """Expire the balance of any of ``accounts`` loaded in the session: the updates bypass it."""
+    for account in accounts:
+        loaded = session.identity_map.get(session.identity_key(LedgerAccount, account.id))
+        if loaded is not None:
+            session.expire(loaded, ["balance"])
 
-    The rows are locked first, in id order, so concurrent entries never deadlock. A user
-    account paying out gets its own conditional UPDATE, whose WHERE clause is the overdraft
-    guard that holds under concurrency (PostgreSQL re-evaluates it after waiting for a
-    concurrent writer's lock); every other leg — a repayment's hundreds of holders — goes
-    in one executemany. The CHECK on user balances backs both.
+
+def _apply(session: Session, accounts: dict[str, _Account], legs: dict[str, int]) -> None:
+    """Move each leg's amount into its account (locked by ``_lock_accounts``): a few
+    statements however many legs.
+
+    A user account paying out gets its own conditional UPDATE, whose WHERE clause is the
+    overdraft guard that holds under concurrency; every other leg — a repayment's hundreds
+    of holders — goes in one set-based update. The CHECK on user balances backs both.
     """
-    ids = sorted(account.id for account in accounts.values())
-    session.execute(
-        select(LedgerAccount.id).where(LedgerAccount.id.in_(ids)).order_by(LedgerAccount.id).with_for_update()
-    )
     guarded = {
         code: amount for code, amount in legs.items() if accounts[code].owner_type == "user" and amount < 0
     }
@@ -458,14 +476,6 @@ def _apply(session: Session, accounts: dict[str, LedgerAccount], legs: dict[str,
                 details={"account": account.code, "needed": -amount},
             )
     others = [
-        {"account_id": accounts[code].id, "delta": amount}
-        for code, amount in legs.items()
-        if code not in guarded
+        {"id": accounts[code].id, "balance": amount} for code, amount in legs.items() if code not in guarded
     ]
-    if others:
-        session.connection().execute(
-            update(LedgerAccount)
-            .where(LedgerAccount.id == bindparam("account_id"))
-            .values(balance=LedgerAccount.balance + bindparam("delta")),
-            others,
-        )
+    update_rows(session, LedgerAccount, others, increment=True)

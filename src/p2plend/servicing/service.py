@@ -14,7 +14,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 from enum import StrEnum
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -22,6 +22,7 @@ from p2plend import clock
 from p2plend.audit import service as audit
 from p2plend.custody import service as custody
 from p2plend.custody.port import Custodian, TransferLeg
+from p2plend.db import insert_rows, update_rows
 from p2plend.ledger import service as ledger
 from p2plend.marketplace import service as marketplace
 from p2plend.marketplace import transfer_listings
@@ -220,8 +221,13 @@ def accrue_overdue(session: Session, loan: Loan, through: date) -> int:
     payment on it — so a borrower who pays on DPD 10 pays ten days, and the batch that
     runs that evening adds nothing. Returns how many accruals were written.
     """
+    return _accrue(session, loan, unpaid_installments(session, loan.id), through)
+
+
+def _accrue(session: Session, loan: Loan, unpaid: list[ScheduledInstallment], through: date) -> int:
+    """``accrue_overdue`` on the loan's ``unpaid`` installments, already read."""
     accruals: list[_Accrual] = []
-    for row in unpaid_installments(session, loan.id):
+    for row in unpaid:
         if row.due_date >= through:
             break
         accruals.extend(_pending_accruals(loan, row, through))
@@ -264,8 +270,9 @@ def repay(
     """
     loan = _serviced_loan(session, loan_id, payer_id)
     today = clock.today()
-    accrue_overdue(session, loan, today)
-    rows = _payable(unpaid_installments(session, loan.id), today)
+    unpaid = unpaid_installments(session, loan.id)
+    _accrue(session, loan, unpaid, today)
+    rows = _payable(unpaid, today)
     if not rows:
         raise NothingDue("Nothing is due on this loan.")
     owed = sum(r.owed for r in rows)
@@ -299,8 +306,9 @@ def collect_due(session: Session, loan_id: int, *, on: date, custodian: Custodia
     available = ledger.user_balances(session, loan.borrower_id).available
     if available <= 0:
         return None  # nothing to take: the day's penalty is the accrue step's
-    accrue_overdue(session, loan, on)
-    rows = [r for r in unpaid_installments(session, loan.id) if r.due_date <= on]
+    unpaid = unpaid_installments(session, loan.id)
+    _accrue(session, loan, unpaid, on)
+    rows = [r for r in unpaid if r.due_date <= on]
     amount = min(sum(r.owed for r in rows), available)
     if amount <= 0:
         return None
@@ -781,20 +789,18 @@ def _credit_holdings(session: Session, loan: Loan, repayment: Repayment, shares:
         }
         for s in shares
     ]
-    session.execute(update(Holding), updated)
+    update_rows(session, Holding, updated)
     # The loaded holdings now show what the database holds, without reading it back.
     for share, values in zip(shares, updated, strict=True):
         for key, value in values.items():
             set_committed_value(share.holding, key, value)
-    session.execute(
-        insert(Distribution),
+    insert_rows(
+        session,
+        Distribution,
         [
             {
-                "repayment_id": repayment.id,
-                "loan_id": loan.id,
                 "holding_id": s.holding.id,
                 "holder_id": s.holding.holder_id,
-                "business_date": repayment.business_date,
                 "principal": s.principal,
                 "interest": s.interest,
                 "prepayment_fee": s.prepayment_fee,
@@ -803,6 +809,7 @@ def _credit_holdings(session: Session, loan: Loan, repayment: Repayment, shares:
             }
             for s in shares
         ],
+        shared={"repayment_id": repayment.id, "loan_id": loan.id, "business_date": repayment.business_date},
     )
 
 
@@ -815,18 +822,16 @@ def _instruct_bank(
     platform_income: int,
     custodian: Custodian,
 ) -> None:
-    payer_sub = marketplace.sub_account_of(session, payer_id)
     by_holder: dict[int, int] = {}
     for share in shares:
         by_holder[share.holding.holder_id] = by_holder.get(share.holding.holder_id, 0) + share.net
+    subs = custody.sub_accounts_of(session, [payer_id, *by_holder])
     legs = [
-        TransferLeg(payer_sub, marketplace.sub_account_of(session, holder_id), net)
-        for holder_id, net in by_holder.items()
-        if net > 0
+        TransferLeg(subs[payer_id], subs[holder_id], net) for holder_id, net in by_holder.items() if net > 0
     ]
     if platform_income:
         platform_sub = custody.open_platform_fee_account(session, custodian).sub_account_no
-        legs.append(TransferLeg(payer_sub, platform_sub, platform_income))
+        legs.append(TransferLeg(subs[payer_id], platform_sub, platform_income))
     if legs:
         # Numbered within the loan (under its lock), not by the row id: a retry after a
         # rollback gets the same number, so the bank replays instead of paying twice.

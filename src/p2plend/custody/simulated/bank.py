@@ -38,7 +38,15 @@ from p2plend.custody.port import (
     TransferLeg,
 )
 from p2plend.custody.simulated.models import BankCallback, BankOrder, BankSubAccount, BankTransaction
-from p2plend.db import Base, make_engine, make_session_factory, normalise_url, transaction
+from p2plend.db import (
+    Base,
+    insert_rows,
+    make_engine,
+    make_session_factory,
+    normalise_url,
+    transaction,
+    update_rows,
+)
 from p2plend.errors import Conflict, NotFound
 
 # The platform's own fee sub-account is opened under this owner reference.
@@ -240,21 +248,26 @@ class SimulatedBank:
             return "succeeded"
 
     def _move(self, session: Session, instruction_no: str, legs: Sequence[TransferLeg]) -> None:
-        """Apply a batch: one conditional update per sub-account for its net change (the bank
-        never overdraws), then the orders and the journal lines, written together."""
+        """Apply a batch with a fixed number of statements however many legs: the sub-accounts
+        locked in id order (no deadlocks), one conditional update per sub-account paying out
+        (the bank never overdraws), one update of all those paid in, then the orders and the
+        journal lines, each in one insert."""
         net: dict[str, int] = {}
         for leg in legs:
             net[leg.from_sub] = net.get(leg.from_sub, 0) - leg.amount
             net[leg.to_sub] = net.get(leg.to_sub, 0) + leg.amount
         ids = dict(
             session.execute(
-                select(BankSubAccount.account_no, BankSubAccount.id).where(BankSubAccount.account_no.in_(net))
+                select(BankSubAccount.account_no, BankSubAccount.id)
+                .where(BankSubAccount.account_no.in_(net))
+                .order_by(BankSubAccount.id)
+                .with_for_update()
             ).all()
         )
         unknown = sorted(set(net) - set(ids))
         if unknown:
             raise NotFound(f"The bank has no sub-account {unknown[0]}.", details={"sub_account": unknown[0]})
-        for account_no in sorted(net, key=ids.__getitem__):  # a fixed order: no deadlocks
+        for account_no in sorted((a for a in net if net[a] < 0), key=ids.__getitem__):
             result = session.execute(
                 update(BankSubAccount)
                 .where(BankSubAccount.id == ids[account_no], BankSubAccount.balance + net[account_no] >= 0)
@@ -262,37 +275,43 @@ class SimulatedBank:
             )
             if result.rowcount != 1:  # type: ignore[attr-defined]
                 raise _ShortOfFunds
+        credits = [{"id": ids[a], "balance": amount} for a, amount in net.items() if amount > 0]
+        update_rows(session, BankSubAccount, credits, increment=True)
         now, today = clock.now(), clock.today()
-        for n, leg in enumerate(legs, 1):
-            order_no = f"{instruction_no}.{n}"
-            session.add(
-                BankOrder(
-                    order_no=order_no,
-                    kind="transfer",
-                    status="succeeded",
-                    sub_account_no=leg.from_sub,
-                    counterparty_no=leg.to_sub,
-                    amount=leg.amount,
-                    fee=0,
-                    created_at=now,
-                    finished_at=now,
+        numbered = [(f"{instruction_no}.{n}", leg) for n, leg in enumerate(legs, 1)]
+        insert_rows(
+            session,
+            BankOrder,
+            [
+                {
+                    "order_no": order_no,
+                    "sub_account_no": leg.from_sub,
+                    "counterparty_no": leg.to_sub,
+                    "amount": leg.amount,
+                }
+                for order_no, leg in numbered
+            ],
+            shared={
+                "kind": "transfer",
+                "status": "succeeded",
+                "fee": 0,
+                "created_at": now,
+                "finished_at": now,
+            },
+        )
+        insert_rows(
+            session,
+            BankTransaction,
+            [
+                {"sub_account_id": ids[account_no], "amount": amount, "kind": kind, "order_no": order_no}
+                for order_no, leg in numbered
+                for account_no, amount, kind in (
+                    (leg.from_sub, -leg.amount, "transfer_out"),
+                    (leg.to_sub, leg.amount, "transfer_in"),
                 )
-            )
-            for account_no, amount, kind in (
-                (leg.from_sub, -leg.amount, "transfer_out"),
-                (leg.to_sub, leg.amount, "transfer_in"),
-            ):
-                session.add(
-                    BankTransaction(
-                        sub_account_id=ids[account_no],
-                        amount=amount,
-                        value_date=today,
-                        kind=kind,
-                        order_no=order_no,
-                        created_at=now,
-                    )
-                )
-        session.flush()
+            ],
+            shared={"value_date": today, "created_at": now},
+        )
 
     def _refuse_other_legs(
         self, session: Session, instruction_no: str, legs: Sequence[TransferLeg], first: BankOrder
