@@ -4,7 +4,7 @@ API uses. Every command exits non-zero with a one-line reason when it refuses.""
 import json
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn
@@ -206,18 +206,43 @@ def custody_reconcile(
 
 
 @custody_app.command("sweep")
-def custody_sweep() -> None:
+def custody_sweep(
+    grace_minutes: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="Leave alone the bank's transfers younger than this: their acts may still commit.",
+        ),
+    ] = int(custody.SWEEP_GRACE.total_seconds() // 60),
+) -> None:
     """The bank's queues, run every few minutes: expire stale deposit orders, send pending
-    withdrawal instructions, re-deliver the bank's unacknowledged callbacks."""
+    withdrawal instructions, re-deliver the bank's unacknowledged callbacks, void and reverse
+    orphaned transfer instructions (the bank moved, no act recorded it).
+
+    Exits 1 if the bank refused a reversal: that orphan is left for staff.
+    """
+    from p2plend import clock
+
     with custodian_bank() as (factory, bank):
         with business_act(factory) as session:
             expired = custody.expire_stale_deposits(session)
         with business_act(factory) as session:
             sent = custody.submit_pending_withdrawals(session, bank)
         delivered = bank.deliver_pending()
+        orphans = custody.sweep_orphaned_instructions(
+            factory, bank, now=clock.now(), grace=timedelta(minutes=grace_minutes)
+        )
     console.print(
-        f"expired {expired} deposit order(s), sent {sent} withdrawal(s), delivered {delivered} callback(s)"
+        f"expired {expired} deposit order(s), sent {sent} withdrawal(s), delivered {delivered} callback(s); "
+        f"orphaned instructions: {len(orphans.voided)} voided, {len(orphans.reversed)} reversed "
+        f"(of {orphans.checked} transfer(s) checked)"
     )
+    if orphans.refused:
+        err_console.print(
+            f"[red]the bank refused {len(orphans.refused)} reversal(s)[/red]: {', '.join(orphans.refused)} "
+            "(voided, left for staff: GET /api/v1/staff/custody/voided-instructions)"
+        )
+        raise typer.Exit(1)
 
 
 @audit_app.command("verify")

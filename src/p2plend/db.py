@@ -152,7 +152,7 @@ def insert_rows(
     if not rows:
         return
     shared = shared or {}
-    table, names = _table_of(model), tuple(rows[0])
+    table, names = table_of(model), tuple(rows[0])
     if _is_postgres(session):
         statement = _insert_unnested(table, names, tuple(shared))
         session.execute(statement, _arrays(names, rows) | {f"{n}_shared": v for n, v in shared.items()})
@@ -169,7 +169,7 @@ def update_rows(
     executemany elsewhere (see ``insert_rows``). Loaded objects are not refreshed."""
     if not rows:
         return
-    table, names = _table_of(model), tuple(rows[0])
+    table, names = table_of(model), tuple(rows[0])
     if _is_postgres(session):
         session.execute(_update_unnested(table, names, increment), _arrays(names, rows))
     else:
@@ -182,7 +182,7 @@ def _is_postgres(session: Session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
 
-def _table_of(model: type[Base]) -> Table:
+def table_of(model: type[Base]) -> Table:
     table = model.__table__
     if not isinstance(table, Table):
         raise TypeError(f"{model.__name__} is not mapped to one table")

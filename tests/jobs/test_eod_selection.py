@@ -63,8 +63,7 @@ def test_visiting_only_the_chosen_loans_ends_as_visiting_every_loan(
     _close_two_months(chosen)
     with monkeypatch.context() as patch:
         every = tuple(
-            replace(step, loans=_every_loan_with_possible_work) if step.per_loan else step
-            for step in eod.STEPS
+            replace(step, loans=_every_loan_with_possible_work) if step.loans else step for step in eod.STEPS
         )
         patch.setattr(eod, "STEPS", every)
         _close_two_months(everything)

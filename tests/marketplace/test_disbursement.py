@@ -9,13 +9,14 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from p2plend import clock
 from p2plend.custody import service as custody
+from p2plend.custody.errors import CustodianRefused
 from p2plend.custody.port import OrderStatus, TransferLeg
 from p2plend.custody.simulated.bank import SimulatedBank
 from p2plend.custody.simulated.models import BankOrder
 from p2plend.ledger import service as ledger
 from p2plend.ledger.models import JournalEntry, LedgerAccount, Posting
 from p2plend.marketplace import service as marketplace
-from p2plend.marketplace.errors import CustodianRefused, LoanStateConflict
+from p2plend.marketplace.errors import LoanStateConflict
 from p2plend.schedules.service import Method, Terms, build_schedule
 from p2plend.servicing import service as servicing
 from tests import lending

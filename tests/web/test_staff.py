@@ -3,6 +3,7 @@
 import html
 import re
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -13,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from p2plend import clock
 from p2plend.audit import service as audit
 from p2plend.custody import service as custody
+from p2plend.custody.port import TransferLeg
 from p2plend.custody.simulated.bank import SimulatedBank
 from p2plend.custody.simulated.models import BankSubAccount, BankTransaction
 from p2plend.identity import service as identity
@@ -383,6 +385,34 @@ def test_the_verification_panel_names_a_tampered_record(
     verification = page.text.split('data-testid="audit-verification"', 1)[1].split("</section>", 1)[0]
     assert "完整性校验发现 1 处问题" in verification
     assert "record_hash" in verification and f"withdrawal:W9#1 (record {record.id})" in verification
+
+
+def test_the_reconciliation_page_lists_voided_bank_instructions(
+    client: TestClient,
+    make_web_user: MakeUser,
+    session_factory: sessionmaker[Session],
+    business_clock: clock.FixedClock,
+) -> None:
+    """An orphan made by hand: the bank moved money between two customers, nothing recorded it."""
+    payer = customer_with_money(client, make_web_user, session_factory, 10_000)
+    payee = customer_with_money(client, make_web_user, session_factory, 10_000)
+    bank = bank_of(client)
+    legs = [
+        TransferLeg(
+            sub_account_of(session_factory, payer.user_id),
+            sub_account_of(session_factory, payee.user_id),
+            2_500,
+        )
+    ]
+    bank.transfer("DSB999", legs)
+    business_clock.advance(custody.SWEEP_GRACE + timedelta(minutes=1))
+    custody.sweep_orphaned_instructions(session_factory, bank, now=clock.now())
+    sign_in_staff(client, make_web_user, Role.FINANCE)
+
+    page = client.get("/staff/reconciliation").text
+
+    voided = page.split('data-testid="voided-instructions"', 1)[1].split("</table>", 1)[0]
+    assert "DSB999" in voided and "¥25.00" in voided and "REVDSB999" in voided and "已冲回" in voided
 
 
 # --- both languages ----------------------------------------------------------------------------------

@@ -30,12 +30,13 @@ from decimal import Decimal
 from itertools import groupby
 from typing import Any, Protocol
 
-from sqlalchemy import and_, select, update
+from sqlalchemy import and_, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from p2plend import clock
 from p2plend.audit.models import AuditLogRecord, AuditStreamHead
+from p2plend.db import table_of
 
 # The prev_hash of a stream's first record, and the hash of a head with no records yet.
 GENESIS_HASH = "0" * 64
@@ -105,21 +106,24 @@ def record(
 
 
 def record_all(session: Session, events: Sequence[Event]) -> list[AuditRecord]:
-    """Append several records in order, each to its stream: each stream's head is locked and
-    advanced once, and the rows go in one batch (a batch of bids on one listing)."""
+    """Append several records in order, each to its stream, with a fixed number of statements
+    however many streams (a batch of bids; a day's repayments, one stream per loan): the
+    heads are locked together, the rows go in one batch, the heads advance in one batch."""
     now = clock.now()
-    rows: list[AuditLogRecord] = []
-    heads: dict[str, tuple[int, int, str]] = {}  # stream: (seq locked at, last seq, last hash)
-    for event in events:
+    keyed = [(event, None if event.object_id is None else str(event.object_id)) for event in events]
+    for event, object_key in keyed:
         _check_labels(action=event.action, object_type=event.object_type)
-        object_key = None if event.object_id is None else str(event.object_id)
         if object_key is not None and not 0 < len(object_key) <= _OBJECT_ID_MAX:
             raise ValueError(f"audit object_id must be 1..{_OBJECT_ID_MAX} characters")
-        stream = stream_of(actor_id=event.actor_id, object_type=event.object_type, object_id=object_key)
-        if stream not in heads:
-            seq, head_hash = _lock_head(session, stream, now)
-            heads[stream] = (seq, seq, head_hash)
-        locked_at, prev_seq, prev_hash = heads[stream]
+    streams = [
+        stream_of(actor_id=event.actor_id, object_type=event.object_type, object_id=object_key)
+        for event, object_key in keyed
+    ]
+    locked = _lock_heads(session, sorted(set(streams)), now)
+    heads = dict(locked)  # stream: (last seq, last hash) as the batch goes
+    rows: list[AuditLogRecord] = []
+    for (event, object_key), stream in zip(keyed, streams, strict=True):
+        prev_seq, prev_hash = heads[stream]
         row = AuditLogRecord(
             stream=stream,
             seq=prev_seq + 1,
@@ -134,11 +138,10 @@ def record_all(session: Session, events: Sequence[Event]) -> list[AuditRecord]:
         )
         row.hash = record_hash(row)
         rows.append(row)
-        heads[stream] = (locked_at, row.seq, row.hash)
+        heads[stream] = (row.seq, row.hash)
     session.add_all(rows)
     session.flush()
-    for stream, (locked_at, seq, head_hash) in heads.items():
-        _advance_head(session, stream, from_seq=locked_at, to_seq=seq, to_hash=head_hash, now=now)
+    _advance_heads(session, locked, heads, now)
     return [_view(row) for row in rows]
 
 
@@ -159,8 +162,9 @@ def _check_labels(*, action: str, object_type: str) -> None:
         raise ValueError(f"audit object_type must be 1..{_OBJECT_TYPE_MAX} characters without ':'")
 
 
-def _lock_head(session: Session, stream: str, now: datetime) -> tuple[int, str]:
-    """Create the stream's head if it is new, then lock it: ``(last seq, last hash)``.
+def _lock_heads(session: Session, streams: list[str], now: datetime) -> dict[str, tuple[int, str]]:
+    """Create the streams' heads that are new, then lock them all, in stream order (no
+    deadlocks between batches): ``stream: (last seq, last hash)``.
 
     ON CONFLICT DO NOTHING: two first writers of a stream don't fail, the second waits
     for the first to commit and then reads its head. SQLite's BEGIN IMMEDIATE already
@@ -169,29 +173,38 @@ def _lock_head(session: Session, stream: str, now: datetime) -> tuple[int, str]:
     insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
     session.execute(
         insert(AuditStreamHead)
-        .values(stream=stream, seq=0, hash=GENESIS_HASH, updated_at=now)
+        .values([{"stream": stream, "seq": 0, "hash": GENESIS_HASH, "updated_at": now} for stream in streams])
         .on_conflict_do_nothing(index_elements=["stream"])
     )
-    head = session.execute(
-        select(AuditStreamHead.seq, AuditStreamHead.hash)
-        .where(AuditStreamHead.stream == stream)
+    heads = session.execute(
+        select(AuditStreamHead.stream, AuditStreamHead.seq, AuditStreamHead.hash)
+        .where(AuditStreamHead.stream.in_(streams))
+        .order_by(AuditStreamHead.stream)
         .with_for_update()
-    ).one()
-    return head.seq, head.hash
+    ).all()
+    return {head.stream: (head.seq, head.hash) for head in heads}
 
 
-def _advance_head(
-    session: Session, stream: str, *, from_seq: int, to_seq: int, to_hash: str, now: datetime
+def _advance_heads(
+    session: Session,
+    locked: dict[str, tuple[int, str]],
+    moved_to: dict[str, tuple[int, str]],
+    now: datetime,
 ) -> None:
-    moved = session.execute(
-        update(AuditStreamHead)
-        .where(AuditStreamHead.stream == stream, AuditStreamHead.seq == from_seq)
-        .values(seq=to_seq, hash=to_hash, updated_at=now),
-        execution_options={"synchronize_session": False},
+    heads = table_of(AuditStreamHead)
+    # Core, not ORM: one executemany (an ORM update with many parameter sets is by primary key).
+    moved = session.connection().execute(
+        update(heads)
+        .where(heads.c.stream == bindparam("head"), heads.c.seq == bindparam("from_seq"))
+        .values(seq=bindparam("to_seq"), hash=bindparam("to_hash"), updated_at=now),
+        [
+            {"head": stream, "from_seq": locked[stream][0], "to_seq": seq, "to_hash": head_hash}
+            for stream, (seq, head_hash) in moved_to.items()
+        ],
     )
-    if moved.rowcount != 1:  # type: ignore[attr-defined]
-        # The head was locked above: only a bug (or tampering) gets here.
-        raise RuntimeError(f"audit stream {stream!r} moved while locked")
+    if moved.rowcount != len(moved_to):
+        # The heads were locked above: only a bug (or tampering) gets here.
+        raise RuntimeError("an audit stream moved while locked")
 
 
 # --- hashing ------------------------------------------------------------------------------

@@ -8,7 +8,9 @@
    the bank's callbacks and runs the end-of-day catch-up concurrently (``faults``).
 3. The drain: faults stop, every server is up again, each client finishes the op it had
    started (retrying it, same key), held callbacks are delivered, the batch finishes, what
-   is funded is disbursed and the bank's queues are swept.
+   is funded is disbursed and the bank's queues are swept; once the servers are stopped, the
+   orphan sweep (grace 0) voids and reverses every transfer the bank made for an act that
+   never committed.
 4. The checks (``checks``), and one report: a table, then one JSON line.
 """
 
@@ -16,7 +18,7 @@ import os
 import random
 import time
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -207,13 +209,15 @@ def _drain(gateway: Gateway, batch: Batch, desk: Desk, run: Run, phases: Phases)
 
 def _sweep(w: World) -> None:
     """What ``p2plend custody sweep`` does every few minutes: pending withdrawals sent, the
-    bank's unacknowledged callbacks delivered (here in-process: the servers are down)."""
+    bank's unacknowledged callbacks delivered (here in-process: the servers are down), then
+    orphaned transfers voided and reversed — with no grace: no act is open any more."""
     for _ in range(SWEEPS):
         with transaction(w.factory) as session:
             sent = custody.submit_pending_withdrawals(session, w.bank)
         if not sent and not w.bank.pending_callbacks():
-            return
+            break
         w.bank.deliver_pending()
+    custody.sweep_orphaned_instructions(w.factory, w.bank, now=clock.now(), grace=timedelta(0))
 
 
 def _report(
@@ -259,9 +263,10 @@ def _report(
         ("  anomalies", f"{verdict.anomalies} open"),
         ("exactly once", "yes" if not verdict.once else f"{len(verdict.once)} violation(s)"),
         *[("violation", v) for v in violations[:20]],
+        ("orphans voided", _orphans(verdict)),
         *[
             ("  its op", line)
-            for instruction in verdict.orphans
+            for instruction in verdict.orphans_voided
             for line in _ops_behind(instruction, run.ops)
         ],
     ]
@@ -275,9 +280,7 @@ def _report(
         "oversold": oversold,
         "ledger_ok": not verdict.ledger,
         "reconciled": not verdict.differences,
-        "orphaned_instructions": len(verdict.orphans),
-        "unexplained_differences": len(verdict.unexplained),
-        "violations_beyond_orphans": len(verdict.beyond_orphans) + len(run.stalls),
+        "orphans_voided": len(verdict.orphans_voided),
         "exactly_once": not verdict.once,
         "violations": len(violations),
         "retries": sum(retried.values()),
@@ -295,15 +298,20 @@ def _report(
 def _custody(verdict: checks.Verdict) -> str:
     if not verdict.differences:
         return "reconciles"
-    return (
-        f"{len(verdict.differences)} difference(s); {len(verdict.unexplained)} not accounted for by "
-        f"the {len(verdict.orphans)} orphaned bank instruction(s) below"
-    )
+    return f"{len(verdict.differences)} difference(s)"
+
+
+def _orphans(verdict: checks.Verdict) -> str:
+    """The transfers the bank made for acts that never committed, each with its reversal."""
+    if not verdict.orphans_voided:
+        return "0"
+    return ", ".join(f"{no} (reversal {status})" for no, status in verdict.orphans_voided.items())
 
 
 def _ops_behind(instruction: str, ops: list[Op]) -> list[str]:
     """The clients' ops on an orphaned instruction's listing or loan that met a failure."""
-    kind, number = instruction[:3], instruction[3:].partition("-")[0]
+    base = instruction.partition(custody.RETRY_MARK)[0]
+    kind, number = base[:3], base[3:].partition("-")[0]
     path = {
         "TRF": f"/api/v1/transfers/{number}/buy",
         "RPY": f"/api/v1/me/loans/{number}/repayments",

@@ -1,7 +1,9 @@
 """What must hold after the run, whatever broke during it.
 
 - the ledger verifies (every entry balances, balances match postings, no user below zero);
-- custody reconciles: every sub-account at the bank holds what the ledger says (R12);
+- custody reconciles: every sub-account at the bank holds what the ledger says (R12), once the
+  orphan sweep (run before the checks) has voided and reversed every transfer the bank made for
+  an act that never committed; a reversal the bank refused is a violation;
 - money is conserved: what the bank took in deposits minus what it paid out in withdrawals
   is what the platform's books hold for users and the platform, and what the bank's
   sub-accounts hold — the difference, both ways, is ``fen_lost`` (must be 0);
@@ -26,7 +28,7 @@ from p2plend import clock
 from p2plend.bench.world import World
 from p2plend.chaos.clients import ACKED, REFUSED, UNANSWERED, Op
 from p2plend.custody import service as custody
-from p2plend.custody.models import CustodyAccount, DepositOrder, WithdrawalOrder
+from p2plend.custody.models import BankInstruction, DepositOrder, WithdrawalOrder
 from p2plend.custody.simulated.models import BankOrder, BankSubAccount
 from p2plend.db import transaction
 from p2plend.idempotency.models import IdempotentRequest
@@ -52,12 +54,8 @@ class Verdict:
     once: list[str] = field(default_factory=list)  # exactly-once violations
     in_doubt_applied: int = 0  # unanswered ops that had in fact happened (once)
     oversold: list[str] = field(default_factory=list)
-    # Transfers the bank carried out that no act of the platform's recorded: instruction → legs
-    orphans: dict[str, list[str]] = field(default_factory=dict)
-    # What they leave at the bank beyond the ledger, by sub-account (bank − platform).
-    orphaned_fen: Counter[str] = field(default_factory=Counter)
-    # Custody differences the orphaned instructions do not account for, fen for fen.
-    unexplained: list[str] = field(default_factory=list)
+    # Transfers the bank carried out that no act recorded, voided by the sweep: number → reversal
+    orphans_voided: dict[str, str | None] = field(default_factory=dict)
     claims: list[str] = field(default_factory=list)  # holdings ≠ outstanding principal
     stuck: list[str] = field(default_factory=list)  # orders not final after the drain
     last_closed: str = ""
@@ -70,17 +68,16 @@ class Verdict:
 
     @property
     def violations(self) -> list[str]:
-        orphans = [f"orphaned bank instruction {no}: {', '.join(legs)}" for no, legs in self.orphans.items()]
-        return [*self.differences, *orphans, *self.beyond_orphans]
-
-    @property
-    def beyond_orphans(self) -> list[str]:
-        """The violations other than the orphaned instructions and the custody differences
-        they leave (those are what CI tolerates, see tests/chaos/test_bank.py)."""
         money = [f"fen lost: {self.fen_lost}"] if self.fen_lost else []
+        unreversed = [
+            f"orphaned bank instruction {no}: voided, its reversal {status}"
+            for no, status in self.orphans_voided.items()
+            if status != custody.REVERSAL_SUCCEEDED
+        ]
         return [
+            *self.differences,
+            *unreversed,
             *self.ledger,
-            *self.unexplained,
             *money,
             *self.once,
             *self.oversold,
@@ -103,14 +100,13 @@ def verify(w: World, ops: list[Op], since: datetime) -> Verdict:
         _money(session, verdict)
         _exactly_once(session, ops, since, verdict)
         _bank_orders_applied_once(session, verdict)
-        _orphaned_instructions(session, verdict)
-        found = {d.sub_account_no: d.difference for d in report.differences}
-        orphaned = verdict.orphaned_fen
-        verdict.unexplained = [
-            f"custody {no}: bank − platform {found.get(no, 0)}, orphaned instructions {orphaned[no]}"
-            for no in sorted(set(found) | set(orphaned))
-            if found.get(no, 0) != orphaned[no]
-        ]
+        verdict.orphans_voided = dict(
+            session.execute(
+                select(BankInstruction.instruction_no, BankInstruction.reversal_status)
+                .where(BankInstruction.status == custody.VOIDED)
+                .order_by(BankInstruction.id)
+            ).all()
+        )
         _nothing_oversold(session, verdict)
         last = eod.last_closed(session)
         verdict.last_closed = "" if last is None else last.isoformat()
@@ -228,38 +224,6 @@ def _bank_orders_applied_once(session: Session, verdict: Verdict) -> None:
     for order_no in sorted(set(bank) - set(deposits) - set(withdrawals)):
         if bank[order_no] == "succeeded":
             verdict.stuck.append(f"order {order_no}: succeeded at the bank, unknown here")
-
-
-def _orphaned_instructions(session: Session, verdict: Verdict) -> None:
-    """Batch transfers at the bank that belong to no recorded act: a disbursement ``DSB{loan}``
-    of a loan not disbursed, a repayment ``RPY{loan}-{n}`` beyond the loan's repayments, a
-    sale ``TRF{listing}-{n}`` no sale names. The bank moved; the platform's transaction did
-    not commit, and nothing since replayed it."""
-    owners = {
-        no: f"{kind}:{owner}"
-        for kind, owner, no in session.execute(
-            select(CustodyAccount.owner_type, CustodyAccount.owner_id, CustodyAccount.sub_account_no)
-        )
-    }
-    disbursed = {f"DSB{i}" for i in session.scalars(select(Loan.id).where(Loan.disbursed_at.is_not(None)))}
-    repayments = dict(
-        session.execute(select(Repayment.loan_id, func.count()).group_by(Repayment.loan_id)).all()
-    )
-    repaid = {f"RPY{loan}-{n}" for loan, count in repayments.items() for n in range(1, count + 1)}
-    sold = set(session.scalars(select(TransferSale.instruction_no)))
-    recorded = disbursed | repaid | sold
-    for order_no, payer, payee, amount in session.execute(
-        select(BankOrder.order_no, BankOrder.sub_account_no, BankOrder.counterparty_no, BankOrder.amount)
-        .where(BankOrder.kind == "transfer", BankOrder.status == "succeeded")
-        .order_by(BankOrder.id)
-    ):
-        instruction = order_no.rsplit(".", 1)[0]
-        if instruction not in recorded:
-            verdict.orphans.setdefault(instruction, []).append(
-                f"{owners.get(payer, payer)} → {owners.get(payee or '', payee)} {amount}"
-            )
-            verdict.orphaned_fen[payer] -= amount
-            verdict.orphaned_fen[payee or ""] += amount
 
 
 def _nothing_oversold(session: Session, verdict: Verdict) -> None:

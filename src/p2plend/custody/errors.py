@@ -28,3 +28,18 @@ class ReconciliationDateInFuture(InvalidInput):
     """The bank's statement of a day that has not ended does not exist yet."""
 
     code = "reconciliation_date_in_future"
+
+
+class CustodianRefused(DomainError):
+    """The custodian bank refused an instruction: nothing is recorded; the act can be retried."""
+
+    code = "custodian_refused"
+    status = 502
+
+
+class BankInstructionVoided(DomainError):
+    """The act's bank instruction was voided by the orphan sweep (or recorded by another try)
+    while the act was open: nothing is recorded; a retry gets a fresh instruction number."""
+
+    code = "bank_instruction_voided"
+    status = 503

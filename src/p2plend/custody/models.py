@@ -1,5 +1,5 @@
 """Custody tables on the platform side: sub-account records, orders, the callback inbox,
-anomalies for ops, and reconciliation runs (资金存管)."""
+anomalies for ops, reconciliation runs and the batch instructions given to the bank (资金存管)."""
 
 from datetime import date, datetime
 
@@ -117,3 +117,39 @@ class ReconciliationDifference(Base):
     platform_amount: Mapped[int] = mapped_column(BigInteger)
     bank_amount: Mapped[int] = mapped_column(BigInteger)
     difference: Mapped[int] = mapped_column(BigInteger)  # bank − platform
+
+
+class BankInstruction(Base):
+    """A batch transfer instruction the bank carried out (批量转账指令), as the platform knows it.
+
+    ``done``: recorded in the act's own transaction, so it exists exactly when the act
+    committed. ``voided``: the bank moved the money but no act committed it (an orphan); the
+    sweep recorded it first, so a late commit of the act fails on the unique number, then had
+    the bank reverse it under ``reversal_no`` (``pending`` → ``succeeded`` | ``refused``).
+    """
+
+    __tablename__ = "custody_bank_instructions"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    instruction_no: Mapped[str] = mapped_column(String(64), unique=True)
+    base_no: Mapped[str] = mapped_column(String(64), index=True)  # the act's number, before any ``~k``
+    status: Mapped[str] = mapped_column(String(16), index=True)  # done | voided
+    amount: Mapped[int] = mapped_column(BigInteger)  # the sum of the legs
+    recorded_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    # Voided only: what the bank moved (JSON [[from, to, amount], ...]) and when, and the reversal.
+    legs: Mapped[str | None] = mapped_column(Text)
+    executed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    reversal_no: Mapped[str | None] = mapped_column(String(64))
+    reversal_status: Mapped[str | None] = mapped_column(String(16))
+    reversed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class InstructionRecordStart(Base):
+    """When the platform began recording its bank instructions, on a database upgraded while in
+    use (migration 0017): the bank's transfers before it have no record, yet are not orphans,
+    so the orphan sweep never reads before it. A database created at 0017 or later has none."""
+
+    __tablename__ = "custody_instruction_record_start"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime)

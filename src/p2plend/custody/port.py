@@ -9,7 +9,7 @@ HMAC-SHA256-signed callbacks (see ``custody.signing``), never through return val
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Literal, Protocol
 
 OrderKind = Literal["deposit", "withdrawal", "transfer"]
@@ -49,6 +49,23 @@ class TransferLeg:
     from_sub: str
     to_sub: str
     amount: int
+
+
+@dataclass(frozen=True, slots=True)
+class Instruction:
+    """One batch instruction of ``transfer_many``: its number and its legs."""
+
+    instruction_no: str
+    legs: tuple[TransferLeg, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutedTransfer:
+    """A batch transfer the bank carried out, as its transaction file (交易明细) gives it."""
+
+    instruction_no: str
+    legs: tuple[TransferLeg, ...]
+    executed_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +111,16 @@ class Custodian(Protocol):
         (批量转账: a disbursement, a repayment's split among holders). Idempotent per
         instruction: a replay answers the first outcome and moves nothing; the same number
         with other legs is refused."""
+        ...
+
+    def transfer_many(self, instructions: Sequence[Instruction]) -> list[OrderStatus]:
+        """``transfer`` of several instructions (with distinct numbers) in one exchange — a
+        day's repayments — each all or nothing and answered in order, as ``transfer`` would."""
+        ...
+
+    def transfers_between(self, start: datetime, end: datetime) -> list[ExecutedTransfer]:
+        """The batch transfers the bank carried out with ``start <= executed_at < end``, oldest
+        first (refused ones moved nothing and are not listed)."""
         ...
 
     def statement(self, day: date) -> Statement: ...

@@ -6,13 +6,14 @@ from datetime import date, datetime
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from p2plend.custody.models import (
+    BankInstruction,
     CustodyAnomaly,
     DepositOrder,
     ReconciliationDifference,
     ReconciliationRun,
     WithdrawalOrder,
 )
-from p2plend.custody.service import CallbackOutcome
+from p2plend.custody.service import SWEEP_GRACE, CallbackOutcome, SweepReport
 from p2plend.ledger.service import Balances, HistoryLine
 from p2plend.money import Yuan, YuanText, parse_amount, yuan_str
 
@@ -289,4 +290,70 @@ class AnomalyResponse(BaseModel):
             sub_account_no=row.sub_account_no,
             details=json.loads(row.details),
             created_at=row.created_at,
+        )
+
+
+class LegResponse(BaseModel):
+    from_sub: str
+    to_sub: str
+    amount: Yuan
+
+
+class VoidedInstructionResponse(BaseModel):
+    """An orphaned bank transfer: the bank moved, no act recorded it; voided and reversed."""
+
+    instruction_no: str
+    base_no: str = Field(description="The act's number; its retries use base_no~k after k voids")
+    amount: Yuan
+    legs: list[LegResponse] = Field(description="What the bank moved")
+    executed_at: datetime | None = Field(description="When the bank moved it")
+    voided_at: datetime
+    reversal_no: str | None
+    reversal_status: str | None = Field(
+        description="pending (the next sweep instructs it), succeeded, or refused (staff must act)"
+    )
+    reversed_at: datetime | None
+
+    @classmethod
+    def of(cls, row: BankInstruction) -> "VoidedInstructionResponse":
+        return cls(
+            instruction_no=row.instruction_no,
+            base_no=row.base_no,
+            amount=yuan_str(row.amount),
+            legs=[
+                LegResponse(from_sub=payer, to_sub=payee, amount=yuan_str(amount))
+                for payer, payee, amount in json.loads(row.legs or "[]")
+            ],
+            executed_at=row.executed_at,
+            voided_at=row.recorded_at,
+            reversal_no=row.reversal_no,
+            reversal_status=row.reversal_status,
+            reversed_at=row.reversed_at,
+        )
+
+
+class OrphanSweepRequest(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"grace_minutes": 15}]})
+
+    grace_minutes: int = Field(
+        default=int(SWEEP_GRACE.total_seconds() // 60),
+        ge=0,
+        le=7 * 24 * 60,
+        description="Leave alone the bank's transfers younger than this: their acts may still commit.",
+    )
+
+
+class OrphanSweepResponse(BaseModel):
+    checked: int = Field(description="The bank's transfers in the window")
+    voided: list[str] = Field(description="Orphans found and voided by this sweep")
+    reversed: list[str] = Field(description="Reversals the bank carried out in this sweep")
+    refused: list[str] = Field(description="Reversals the bank refused: listed for staff")
+
+    @classmethod
+    def of(cls, report: SweepReport) -> "OrphanSweepResponse":
+        return cls(
+            checked=report.checked,
+            voided=list(report.voided),
+            reversed=list(report.reversed),
+            refused=list(report.refused),
         )

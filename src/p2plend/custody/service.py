@@ -1,4 +1,5 @@
-"""Custody (资金存管): sub-accounts, deposits, withdrawals, the callback inbox, reconciliation.
+"""Custody (资金存管): sub-accounts, deposits, withdrawals, the callback inbox, batch transfer
+instructions and their orphans, reconciliation.
 
 Users' money lives at the custodian bank in each user's own sub-account; the ledger is the
 platform's mirror of it. Money moves at the bank first and reaches the ledger only when the
@@ -11,7 +12,7 @@ import json
 import secrets
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import structlog
@@ -24,6 +25,8 @@ from p2plend.audit import service as audit
 from p2plend.config import Settings, get_settings
 from p2plend.custody import signing
 from p2plend.custody.errors import (
+    BankInstructionVoided,
+    CustodianRefused,
     CustodyAccountRequired,
     DepositAmountOutOfRange,
     InvalidSignature,
@@ -32,17 +35,19 @@ from p2plend.custody.errors import (
     ReconciliationDateInFuture,
 )
 from p2plend.custody.models import (
+    BankInstruction,
     CallbackEvent,
     CustodyAccount,
     CustodyAnomaly,
     DepositOrder,
+    InstructionRecordStart,
     ReconciliationDifference,
     ReconciliationRun,
     WithdrawalOrder,
 )
-from p2plend.custody.port import Custodian, PayeeCard
+from p2plend.custody.port import Custodian, ExecutedTransfer, Instruction, PayeeCard, TransferLeg
 from p2plend.custody.simulated.bank import BankOptions, SimulatedBank, bank_database_url, failing_cards
-from p2plend.db import transaction
+from p2plend.db import insert_rows, transaction
 from p2plend.errors import InvalidInput, NotFound
 from p2plend.identity import service as identity
 from p2plend.ledger import service as ledger
@@ -443,6 +448,238 @@ def withdrawal_order(session: Session, user_id: int, order_no: str) -> Withdrawa
     if order is None:
         raise OrderNotFound("No such withdrawal order.", details={"order_no": order_no})
     return order
+
+
+# --- batch transfer instructions (批量转账指令) and their orphans ------------------------------
+
+DONE, VOIDED = "done", "voided"
+REVERSAL_PENDING, REVERSAL_SUCCEEDED, REVERSAL_REFUSED = "pending", "succeeded", "refused"
+REVERSAL_PREFIX = "REV"
+RETRY_MARK = "~"  # ``{base}~{k}``: the act's k-th number after k voids
+# Longer than any platform transaction may stay open: an instruction older than this with no
+# record belongs to an act that will never commit.
+SWEEP_GRACE = timedelta(minutes=15)
+# How far back the sweep reads the bank's transfers: several days of missed sweeps.
+SWEEP_LOOKBACK = timedelta(days=3)
+_IN_CHUNK = 500  # numbers per IN (…) read: well under SQLite's bound on parameters
+
+
+def transfer_at_bank(
+    session: Session, custodian: Custodian, base_no: str, legs: Sequence[TransferLeg]
+) -> str:
+    """Have the bank carry out one batch instruction for the act numbered ``base_no`` and record
+    it in the act's transaction; returns the instruction number used. Anything but success is
+    refused (``custodian_refused``).
+
+    The number is derived from the act, so a retried act replays at the bank instead of moving
+    the money twice — unless the sweep voided it (the act had rolled back after the bank moved):
+    then the retry needs a number the bank has never seen, ``{base_no}~{k}`` after k voids.
+    """
+    [instruction_no] = transfer_many_at_bank(session, custodian, [(base_no, legs)])
+    return instruction_no
+
+
+def transfer_many_at_bank(
+    session: Session, custodian: Custodian, acts: Sequence[tuple[str, Sequence[TransferLeg]]]
+) -> list[str]:
+    """``transfer_at_bank`` for several acts (distinct ``base_no``s: a day's repayments) in one
+    exchange with the bank and one record of them all; the numbers used, in order. Any refusal
+    refuses them all (``custodian_refused``, naming the first refused)."""
+    if not acts:
+        return []
+    instructions = _numbered(session, acts)
+    if len(instructions) == 1:
+        [only] = instructions
+        statuses = [custodian.transfer(only.instruction_no, only.legs)]
+    else:
+        statuses = custodian.transfer_many(instructions)
+    for instruction, status in zip(instructions, statuses, strict=True):
+        if status != "succeeded":
+            raise CustodianRefused(
+                "The custodian bank did not carry out the transfer.",
+                details={"instruction": instruction.instruction_no, "status": status},
+            )
+    try:
+        with session.begin_nested():
+            insert_rows(
+                session,
+                BankInstruction,
+                [
+                    {
+                        "instruction_no": instruction.instruction_no,
+                        "base_no": base_no,
+                        "amount": sum(leg.amount for leg in legs),
+                    }
+                    for instruction, (base_no, legs) in zip(instructions, acts, strict=True)
+                ],
+                shared={"status": DONE, "recorded_at": clock.now()},
+            )
+    except IntegrityError as exc:
+        # The sweep voided a number meanwhile (and reverses it at the bank): this act must not
+        # commit too. Its retry gets the next number.
+        raise BankInstructionVoided(
+            "The bank instruction was voided while this act was under way; nothing was recorded. Try again.",
+            details={"instruction": " ".join(i.instruction_no for i in instructions)},
+        ) from exc
+    return [i.instruction_no for i in instructions]
+
+
+def _numbered(session: Session, acts: Sequence[tuple[str, Sequence[TransferLeg]]]) -> list[Instruction]:
+    """Each act's instruction under ``base_no``, or ``{base_no}~{k}`` after k voids of it."""
+    voided: dict[str, int] = dict(
+        session.execute(
+            select(BankInstruction.base_no, func.count())
+            .where(
+                BankInstruction.base_no.in_([base_no for base_no, _ in acts]),
+                BankInstruction.status == VOIDED,
+            )
+            .group_by(BankInstruction.base_no)
+        ).all()
+    )
+    return [
+        Instruction(f"{base_no}{RETRY_MARK}{voided[base_no]}" if base_no in voided else base_no, tuple(legs))
+        for base_no, legs in acts
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class SweepReport:
+    checked: int  # the bank's transfers in the window
+    voided: tuple[str, ...]  # orphans found and voided by this sweep
+    reversed: tuple[str, ...]  # reversals the bank carried out in this sweep
+    refused: tuple[str, ...]  # reversals the bank refused in this sweep: for staff
+
+
+def sweep_orphaned_instructions(
+    factory: sessionmaker[Session],
+    custodian: Custodian,
+    *,
+    now: datetime,
+    grace: timedelta = SWEEP_GRACE,
+    actor_id: int | None = None,
+) -> SweepReport:
+    """Void and reverse the bank's transfers that no act of the platform's recorded (orphans).
+
+    Each void commits before its reversal is instructed, so an act still open commits after it
+    only to fail on the unique number: the act and the void never both win. A reversal the bank
+    refuses stays listed (``refused``) for staff; one left ``pending`` by an interrupted sweep is
+    instructed again by the next (the reversal's number makes it idempotent at the bank).
+    """
+    with transaction(factory) as session:
+        start = _sweep_start(session, now - grace - SWEEP_LOOKBACK)
+        executed = custodian.transfers_between(start, now - grace) if start < now - grace else []
+        orphans = _unrecorded(session, executed)
+    voided = tuple(o.instruction_no for o in orphans if _void(factory, o, actor_id))
+    with transaction(factory) as session:
+        pending = list(
+            session.scalars(
+                select(BankInstruction)
+                .where(BankInstruction.status == VOIDED, BankInstruction.reversal_status == REVERSAL_PENDING)
+                .order_by(BankInstruction.id)
+            )
+        )
+        session.expunge_all()
+    outcomes = {row.instruction_no: _reverse(factory, custodian, row, actor_id) for row in pending}
+    report = SweepReport(
+        checked=len(executed),
+        voided=voided,
+        reversed=tuple(no for no, ok in outcomes.items() if ok),
+        refused=tuple(no for no, ok in outcomes.items() if not ok),
+    )
+    if report.voided or report.refused:
+        log.warning("custody.orphans_swept", voided=report.voided, refused=report.refused)
+    return report
+
+
+def _sweep_start(session: Session, lookback_start: datetime) -> datetime:
+    """Where the sweep starts reading: the lookback, but never before the platform recorded."""
+    recording_since = session.scalar(select(func.max(InstructionRecordStart.started_at)))
+    return lookback_start if recording_since is None else max(lookback_start, recording_since)
+
+
+def _unrecorded(session: Session, executed: Sequence[ExecutedTransfer]) -> list[ExecutedTransfer]:
+    """The transfers the platform has no record of, reversals aside, in a few set-based reads."""
+    candidates = [t for t in executed if not t.instruction_no.startswith(REVERSAL_PREFIX)]
+    numbers = [t.instruction_no for t in candidates]
+    recorded: set[str] = set()
+    for start in range(0, len(numbers), _IN_CHUNK):
+        chunk = numbers[start : start + _IN_CHUNK]
+        recorded.update(
+            session.scalars(
+                select(BankInstruction.instruction_no).where(BankInstruction.instruction_no.in_(chunk))
+            )
+        )
+    return [t for t in candidates if t.instruction_no not in recorded]
+
+
+def _void(factory: sessionmaker[Session], orphan: ExecutedTransfer, actor_id: int | None) -> bool:
+    """Record the orphan ``voided`` and commit; False when its act committed first after all."""
+    instruction_no = orphan.instruction_no
+    amount = sum(leg.amount for leg in orphan.legs)
+    try:
+        with transaction(factory) as session:
+            session.add(
+                BankInstruction(
+                    instruction_no=instruction_no,
+                    base_no=instruction_no.partition(RETRY_MARK)[0],
+                    status=VOIDED,
+                    amount=amount,
+                    recorded_at=clock.now(),
+                    legs=json.dumps([[leg.from_sub, leg.to_sub, leg.amount] for leg in orphan.legs]),
+                    executed_at=orphan.executed_at,
+                    reversal_no=f"{REVERSAL_PREFIX}{instruction_no}",
+                    reversal_status=REVERSAL_PENDING,
+                )
+            )
+            session.flush()
+            audit.record(
+                session,
+                actor_id=actor_id,
+                action="bank_instruction.voided",
+                object_type="bank_instruction",
+                object_id=instruction_no,
+                details={"amount": amount, "legs": len(orphan.legs), "executed_at": orphan.executed_at},
+            )
+    except IntegrityError:
+        return False  # the act recorded it (it committed late, within its rights)
+    return True
+
+
+def _reverse(
+    factory: sessionmaker[Session], custodian: Custodian, row: BankInstruction, actor_id: int | None
+) -> bool:
+    """Instruct the voided transfer's reversal (legs swapped, last first) and record the outcome."""
+    assert row.legs is not None and row.reversal_no is not None
+    legs = [
+        TransferLeg(to_sub, from_sub, amount) for from_sub, to_sub, amount in reversed(json.loads(row.legs))
+    ]
+    succeeded = custodian.transfer(row.reversal_no, legs) == "succeeded"
+    with transaction(factory) as session:
+        record = session.get_one(BankInstruction, row.id)
+        record.reversal_status = REVERSAL_SUCCEEDED if succeeded else REVERSAL_REFUSED
+        record.reversed_at = clock.now() if succeeded else None
+        session.flush()
+        audit.record(
+            session,
+            actor_id=actor_id,
+            action="bank_instruction.reversed" if succeeded else "bank_instruction.reversal_refused",
+            object_type="bank_instruction",
+            object_id=row.instruction_no,
+            details={"reversal": row.reversal_no, "amount": row.amount},
+        )
+    return succeeded
+
+
+def voided_instructions(session: Session, *, limit: int = 200) -> list[BankInstruction]:
+    """The voided (orphaned) instructions, newest first: refused reversals need staff."""
+    return list(
+        session.scalars(
+            select(BankInstruction)
+            .where(BankInstruction.status == VOIDED)
+            .order_by(BankInstruction.id.desc())
+            .limit(limit)
+        )
+    )
 
 
 # --- callbacks (银行回调) -----------------------------------------------------------------

@@ -281,7 +281,7 @@ def _contribute(session: Session, loan_id: int, holder_id: int, amount: int, cus
     )
     platform_sub = custody.open_platform_fee_account(session, custodian).sub_account_no
     legs = [TransferLeg(platform_sub, marketplace.sub_account_of(session, holder_id), amount)]
-    marketplace.bank_transfer(custodian, f"RSV{loan_id}", legs)
+    custody.transfer_at_bank(session, custodian, f"RSV{loan_id}", legs)
 
 
 def loans_to_visit(session: Session, on: date) -> list[int]:

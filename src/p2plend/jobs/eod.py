@@ -63,6 +63,7 @@ RUNNING, CLOSED = "running", "closed"
 PENDING, DONE = "pending", "done"
 
 Act = Callable[[Session, int, date, Custodian], int]
+ChunkAct = Callable[[Session, list[int], date, Custodian], int]
 
 
 @dataclass(frozen=True)
@@ -75,10 +76,13 @@ class Step:
     loans: Callable[[Session, date], list[int]] | None = None
     # Or one act for the whole day.
     whole_day: Callable[[Session, date], int] | None = None
+    # Or one act for each chunk of the loans ``loans`` chooses: set-based, for the step whose
+    # per-loan statements would dominate the batch (``per_loan``'s acts, done together).
+    per_chunk: ChunkAct | None = None
 
 
-def _auto_debit(session: Session, loan_id: int, on: date, custodian: Custodian) -> int:
-    return 0 if servicing.collect_due(session, loan_id, on=on, custodian=custodian) is None else 1
+def _auto_debit(session: Session, loan_ids: list[int], on: date, custodian: Custodian) -> int:
+    return len(servicing.collect_due_all(session, loan_ids, on=on, custodian=custodian))
 
 
 def _accrue(session: Session, loan_id: int, on: date, _custodian: Custodian) -> int:
@@ -112,8 +116,8 @@ def _collections(session: Session, loan_id: int, on: date, _custodian: Custodian
     return collections.work_loan(session, loan_id, on)
 
 
-def _remind(session: Session, loan_id: int, on: date, _custodian: Custodian) -> int:
-    return end_of_day.remind_borrower(session, loan_id, on) + end_of_day.notify_holders(session, loan_id, on)
+def _remind(session: Session, loan_ids: list[int], on: date, _custodian: Custodian) -> int:
+    return end_of_day.remind(session, loan_ids, on)
 
 
 def _figures(session: Session, on: date) -> int:
@@ -126,13 +130,13 @@ def _transfers(session: Session, on: date) -> int:
 
 
 STEPS: tuple[Step, ...] = (
-    Step("auto_debit", "自动代扣", _auto_debit, end_of_day.loans_due),
+    Step("auto_debit", "自动代扣", loans=end_of_day.loans_due, per_chunk=_auto_debit),
     Step("accrue", "罚息计提", _accrue, end_of_day.loans_overdue),
     Step("classify", "逾期分级", _classify, end_of_day.loans_to_classify),
     Step("transfers", "债权转让", whole_day=_transfers),
     Step("compensate", "担保代偿", _compensate, _loans_to_compensate),
     Step("collections", "催收分案", _collections, lambda session, _on: collections.loans_to_work(session)),
-    Step("remind", "提醒通知", _remind, end_of_day.loans_to_remind),
+    Step("remind", "提醒通知", loans=end_of_day.loans_to_remind, per_chunk=_remind),
     Step("figures", "日终数据", whole_day=_figures),
 )
 STEP_NAMES = tuple(step.name for step in STEPS)
@@ -311,7 +315,9 @@ def _claim_and_work(
     ).first()
     if chunk is None:
         return None
-    if step.per_loan is not None:
+    if step.per_chunk is not None:
+        items = step.per_chunk(session, [int(loan_id) for loan_id in chunk.loan_ids], on, custodian)
+    elif step.per_loan is not None:
         items = sum(step.per_loan(session, int(loan_id), on, custodian) for loan_id in chunk.loan_ids)
     else:
         assert step.whole_day is not None

@@ -186,40 +186,70 @@ class Transfer:
 
 
 def transfer_many(session: Session, transfers: Sequence[Transfer]) -> list[Posted]:
-    """Many two-leg entries with a fixed number of statements however many there are (a batch
-    of bids): one lock of every account in id order, one guarded UPDATE per user account paying
-    out, one executemany for the rest, one batch of entries, one of postings.
+    """Many two-leg entries (a batch of bids), as ``post_many``."""
+    for t in transfers:
+        if t.amount <= 0 or t.source == t.destination:
+            raise UnbalancedEntry(f"entry {t.idempotency_key!r} moves nothing", details={"amount": t.amount})
+    return post_many(
+        session,
+        [
+            NewEntry(
+                kind=t.kind,
+                legs=(Leg(t.source, -t.amount), Leg(t.destination, t.amount)),
+                idempotency_key=t.idempotency_key,
+                ref_type=t.ref_type,
+                ref_id=t.ref_id,
+                memo=t.memo,
+            )
+            for t in transfers
+        ],
+    )
 
-    Each key is posted exactly once, as by ``transfer``; a shortfall on any paying account
+
+@dataclass(frozen=True)
+class NewEntry:
+    """One balanced entry of ``post_many``, as ``post`` takes it."""
+
+    kind: str
+    legs: Sequence[Leg]
+    idempotency_key: str
+    ref_type: str | None = None
+    ref_id: str | int | None = None
+    memo: str = ""
+    business_date: date | None = None
+
+
+def post_many(session: Session, entries: Sequence[NewEntry]) -> list[Posted]:
+    """Many balanced entries with a fixed number of statements however many there are (a
+    batch of bids, a day's repayments): one lock of every account in id order, one guarded
+    UPDATE per user account paying out (for its total over the batch), one update for the
+    rest, one batch of entries, one of postings.
+
+    Each key is posted exactly once, as by ``post``; a shortfall on any paying account
     refuses them all with ``insufficient_funds`` and nothing is written.
     """
-    if not transfers:
+    if not entries:
         return []
-    merged = [_merge_legs([Leg(t.source, -t.amount), Leg(t.destination, t.amount)]) for t in transfers]
-    for t, legs in zip(transfers, merged, strict=True):
-        if len(legs) < 2 or t.amount <= 0:
-            raise UnbalancedEntry(f"entry {t.idempotency_key!r} moves nothing", details={"amount": t.amount})
-    fingerprints = [_fingerprint(t.kind, legs) for t, legs in zip(transfers, merged, strict=True)]
+    merged = [_merge_legs(e.legs) for e in entries]
+    for e, legs in zip(entries, merged, strict=True):
+        if len(legs) < 2 or sum(legs.values()) != 0:
+            raise UnbalancedEntry(f"entry {e.idempotency_key!r} does not balance", details={"legs": legs})
+    fingerprints = [_fingerprint(e.kind, legs) for e, legs in zip(entries, merged, strict=True)]
     earlier = {
-        e.idempotency_key: e
-        for e in session.scalars(
-            select(JournalEntry).where(
-                JournalEntry.idempotency_key.in_([t.idempotency_key for t in transfers])
-            )
+        entry.idempotency_key: entry
+        for entry in session.scalars(
+            select(JournalEntry).where(JournalEntry.idempotency_key.in_([e.idempotency_key for e in entries]))
         )
     }
     posted: dict[str, Posted] = {
-        key: _replay(entry, fingerprint)
-        for key, entry, fingerprint in (
-            (t.idempotency_key, earlier.get(t.idempotency_key), f)
-            for t, f in zip(transfers, fingerprints, strict=True)
-        )
-        if entry is not None
+        e.idempotency_key: _replay(earlier[e.idempotency_key], f)
+        for e, f in zip(entries, fingerprints, strict=True)
+        if e.idempotency_key in earlier
     }
     fresh = [
-        (t, legs, f)
-        for t, legs, f in zip(transfers, merged, fingerprints, strict=True)
-        if t.idempotency_key not in posted
+        (e, legs, f)
+        for e, legs, f in zip(entries, merged, fingerprints, strict=True)
+        if e.idempotency_key not in posted
     ]
     if fresh:
         accounts = _lock_accounts(session, sorted({code for _, legs, _ in fresh for code in legs}))
@@ -228,33 +258,33 @@ def transfer_many(session: Session, transfers: Sequence[Transfer]) -> list[Poste
             for code, amount in legs.items():
                 totals[code] = totals.get(code, 0) + amount
         _apply(session, accounts, {code: amount for code, amount in totals.items() if amount != 0})
-        entries = [_entry(t, f) for t, _, f in fresh]
-        session.add_all(entries)
+        rows = [_entry(e, f) for e, _, f in fresh]
+        session.add_all(rows)
         session.flush()
         insert_rows(
             session,
             Posting,
             [
-                {"entry_id": entry.id, "account_id": accounts[code].id, "amount": amount}
-                for entry, (_, legs, _) in zip(entries, fresh, strict=True)
+                {"entry_id": row.id, "account_id": accounts[code].id, "amount": amount}
+                for row, (_, legs, _) in zip(rows, fresh, strict=True)
                 for code, amount in legs.items()
             ],
         )
         _forget_balances(session, accounts.values())
-        posted.update({entry.idempotency_key: Posted(entry=entry, created=True) for entry in entries})
-    return [posted[t.idempotency_key] for t in transfers]
+        posted.update({row.idempotency_key: Posted(entry=row, created=True) for row in rows})
+    return [posted[e.idempotency_key] for e in entries]
 
 
-def _entry(t: Transfer, fingerprint: str) -> JournalEntry:
+def _entry(e: NewEntry, fingerprint: str) -> JournalEntry:
     return JournalEntry(
-        kind=t.kind,
-        idempotency_key=t.idempotency_key,
+        kind=e.kind,
+        idempotency_key=e.idempotency_key,
         fingerprint=fingerprint,
-        business_date=clock.today(),
+        business_date=e.business_date or clock.today(),
         created_at=clock.now(),
-        ref_type=t.ref_type,
-        ref_id=None if t.ref_id is None else str(t.ref_id),
-        memo=t.memo[:200],
+        ref_type=e.ref_type,
+        ref_id=None if e.ref_id is None else str(e.ref_id),
+        memo=e.memo[:200],
         reverses_entry_id=None,
     )
 
@@ -294,6 +324,20 @@ def user_balances(session: Session, user_id: int) -> Balances:
         ).all()
     )
     return Balances(available=rows.get("available", 0), frozen=rows.get("frozen", 0))
+
+
+def available_balances(session: Session, user_ids: Sequence[int]) -> dict[int, int]:
+    """Each user's available balance, in one read (0 for a user without accounts)."""
+    found = dict(
+        session.execute(
+            select(LedgerAccount.owner_id, LedgerAccount.balance).where(
+                LedgerAccount.owner_type == "user",
+                LedgerAccount.kind == "available",
+                LedgerAccount.owner_id.in_(user_ids),
+            )
+        ).all()
+    )
+    return {user_id: found.get(user_id, 0) for user_id in user_ids}
 
 
 @dataclass(frozen=True)

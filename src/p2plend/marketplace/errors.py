@@ -71,10 +71,3 @@ class FundingWindowTooLong(InvalidInput):
     """R8: a listing's funding window is at most 20 working days."""
 
     code = "funding_window_too_long"
-
-
-class CustodianRefused(DomainError):
-    """The custodian bank refused an instruction: nothing is recorded; the act can be retried."""
-
-    code = "custodian_refused"
-    status = 502

@@ -34,7 +34,6 @@ from p2plend.marketplace.errors import (
     BidCapExceeded,
     BidExceedsRemaining,
     BidNotInSteps,
-    CustodianRefused,
     DisclosureIncomplete,
     FundingWindowTooLong,
     ListingFullyFunded,
@@ -551,7 +550,7 @@ def disburse_listing(session: Session, loan_id: int, custodian: Custodian, *, ac
             memo="guarantee fee to the guarantor",
         )
     # The bank moves last: a refusal above leaves nothing to undo there.
-    bank_transfer(custodian, f"DSB{loan.id}", legs)
+    custody.transfer_at_bank(session, custodian, f"DSB{loan.id}", legs)
     now = clock.now()
     for bid in bids:
         bid.status = "disbursed"
@@ -657,20 +656,6 @@ def sub_account_of(session: Session, user_id: int) -> str:
     return account.sub_account_no
 
 
-def bank_transfer(custodian: Custodian, instruction_no: str, legs: Sequence[TransferLeg]) -> None:
-    """One batch instruction to the custodian bank; anything but success is refused.
-
-    Instruction numbers are derived from the act, so a retried act replays at the bank
-    instead of moving the money twice.
-    """
-    status = custodian.transfer(instruction_no, legs)
-    if status != "succeeded":
-        raise CustodianRefused(
-            "The custodian bank did not carry out the transfer.",
-            details={"instruction": instruction_no, "status": status},
-        )
-
-
 # --- reading -----------------------------------------------------------------------------
 
 
@@ -684,6 +669,19 @@ def get_loan(session: Session, loan_id: int) -> Loan:
 def lock_loan(session: Session, loan_id: int) -> Loan:
     """The loan row, locked for the rest of the transaction (servicing's acts start here)."""
     return _locked(session, loan_id)
+
+
+def lock_loans(session: Session, loan_ids: Sequence[int]) -> list[Loan]:
+    """``lock_loan`` for several loans, locked in id order (no deadlocks); in that order."""
+    return list(
+        session.scalars(
+            select(Loan)
+            .where(Loan.id.in_(loan_ids))
+            .order_by(Loan.id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        ).all()
+    )
 
 
 def loans(
@@ -716,13 +714,19 @@ def bids_of_investor(session: Session, investor_id: int, *, limit: int = 100) ->
 
 def holdings_of_loan(session: Session, loan_id: int) -> list[Holding]:
     """The loan's live claims in DOMAIN.md §3's tie order: earlier acquisition, lower id."""
-    return list(
-        session.scalars(
-            select(Holding)
-            .where(Holding.loan_id == loan_id, Holding.principal_outstanding > 0)
-            .order_by(Holding.acquired_at, Holding.id)
-        ).all()
-    )
+    return holdings_of_loans(session, [loan_id]).get(loan_id, [])
+
+
+def holdings_of_loans(session: Session, loan_ids: Sequence[int]) -> dict[int, list[Holding]]:
+    """``holdings_of_loan`` for several loans, in one read."""
+    found: dict[int, list[Holding]] = {}
+    for holding in session.scalars(
+        select(Holding)
+        .where(Holding.loan_id.in_(loan_ids), Holding.principal_outstanding > 0)
+        .order_by(Holding.loan_id, Holding.acquired_at, Holding.id)
+    ):
+        found.setdefault(holding.loan_id, []).append(holding)
+    return found
 
 
 def holdings_of_holder(session: Session, holder_id: int) -> list[Holding]:

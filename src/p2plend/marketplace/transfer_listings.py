@@ -11,6 +11,7 @@ A listing offers ``principal`` of one holding (the whole or a part ≥ the minim
 ``principal`` — the database refuses it whatever the code does (R42).
 """
 
+from collections.abc import Sequence
 from datetime import date, datetime
 from decimal import Decimal
 
@@ -136,31 +137,42 @@ def cancel_transfer_listings(session: Session, loan_id: int, reason: str) -> int
     ``REASONS`` (``expired`` closes as expired, anything else as cancelled); what was sold
     stays sold. Returns how many closed. Servicing calls it under the loan's lock whenever
     money moves on the loan, so a buyer (who takes the same lock) never buys at a stale price."""
+    return cancel_transfer_listings_of(session, [loan_id], reason)
+
+
+def cancel_transfer_listings_of(session: Session, loan_ids: Sequence[int], reason: str) -> int:
+    """``cancel_transfer_listings`` for several loans at once (a day's repayments)."""
     if reason not in REASONS:
         raise ValueError(f"unknown transfer cancellation reason {reason!r}")
     listings = list(
         session.scalars(
             select(TransferListing)
-            .where(TransferListing.loan_id == loan_id, TransferListing.status == OPEN)
+            .where(TransferListing.loan_id.in_(loan_ids), TransferListing.status == OPEN)
             .order_by(TransferListing.id)
             .with_for_update()
         ).all()
     )
+    if not listings:
+        return 0
     now = clock.now()
     for listing in listings:
         listing.status = EXPIRED if reason == EXPIRY else CANCELLED
         listing.close_reason = reason
         listing.closed_at = now
     session.flush()
-    for listing in listings:
-        audit.record(
-            session,
-            actor_id=None,
-            action=f"transfer.{listing.status}",
-            object_type="transfer_listing",
-            object_id=listing.id,
-            details={"loan_id": loan_id, "reason": reason},
-        )
+    audit.record_all(
+        session,
+        [
+            audit.Event(
+                None,
+                f"transfer.{listing.status}",
+                "transfer_listing",
+                listing.id,
+                {"loan_id": listing.loan_id, "reason": reason},
+            )
+            for listing in listings
+        ],
+    )
     return len(listings)
 
 

@@ -18,11 +18,12 @@ from datetime import datetime
 from typing import Any, Protocol
 
 import phonenumbers
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from p2plend import clock
 from p2plend.config import get_settings
+from p2plend.db import insert_rows
 from p2plend.errors import InvalidInput, NotFound
 from p2plend.notifications.models import OutboxMessage
 from p2plend.notifications.sealing import open_sms, seal_sms
@@ -161,8 +162,7 @@ def notify_users(session: Session, messages: Sequence[InboxMessage]) -> int:
     one statement. Returns how many were written."""
     now = clock.now()
     rows = [_inbox_row(message, now) for message in messages]
-    if rows:
-        session.execute(insert(OutboxMessage), rows)
+    insert_rows(session, OutboxMessage, rows)
     return len(rows)
 
 

@@ -9,7 +9,7 @@ every day's work happen exactly once.
 """
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -31,7 +31,12 @@ from p2plend.servicing.models import (
     Repayment,
     ScheduledInstallment,
 )
-from p2plend.servicing.service import DUE, SUPERSEDED, accrue_overdue, unpaid_installments
+from p2plend.servicing.service import (
+    DUE,
+    SUPERSEDED,
+    accrue_overdue,
+    unpaid_installments_of,
+)
 
 REMIND_DAYS_BEFORE = 3  # [D] 还款提醒: three days before the due date, and on the day
 # The loan's DPD on which the borrower gets an overdue notice: the first day, the first day
@@ -190,14 +195,53 @@ def penalty_accruals(session: Session, loan_id: int) -> list[PenaltyAccrual]:
 # --- reminders ------------------------------------------------------------------------------
 
 
-def remind_borrower(session: Session, loan_id: int, on: date) -> int:
-    """还款提醒 and 逾期通知 to the borrower's message center, in their language: an
-    installment due in three days, one due today and not fully collected, and the overdue
-    notices of ``OVERDUE_NOTICE_DAYS``. Returns how many messages were written."""
-    loan = marketplace.get_loan(session, loan_id)
-    if loan.status != marketplace.DISBURSED:
-        return 0
-    unpaid = unpaid_installments(session, loan.id)
+def remind(session: Session, loan_ids: Sequence[int], on: date) -> int:
+    """The day's messages of ``loan_ids`` (a chunk of the batch's), in their readers'
+    languages, written together: for each loan, the borrower's reminders and overdue notices
+    (``borrower_messages``), then every holder's 回款通知 of what it paid them on ``on``.
+    Returns how many messages were written."""
+    loans = {
+        loan.id: loan for loan in session.scalars(select(Loan).where(Loan.id.in_(loan_ids)).order_by(Loan.id))
+    }
+    unpaid = unpaid_installments_of(session, list(loans))
+    paid = _paid_holders(session, list(loans), on)
+    readers = {loan.borrower_id for loan in loans.values()} | {
+        row.holder_id for rows in paid.values() for row in rows
+    }
+    locales = identity.locales_of(session, sorted(readers))
+    messages: list[notifications.InboxMessage] = []
+    for loan in loans.values():
+        if loan.status == marketplace.DISBURSED:
+            messages += [
+                notifications.InboxMessage(
+                    loan.borrower_id,
+                    template,
+                    {"loan": loan.title, **params},
+                    locales.get(loan.borrower_id, "zh"),
+                )
+                for template, params in borrower_messages(unpaid.get(loan.id, []), on)
+            ]
+        messages += [
+            notifications.InboxMessage(
+                row.holder_id,
+                "repayment_received",
+                {
+                    "loan": loan.title,
+                    "amount": yuan_str(row.net),
+                    "principal": yuan_str(row.principal),
+                    "interest": yuan_str(row.interest),
+                    "penalty": yuan_str(row.penalty),
+                },
+                locales.get(row.holder_id, "zh"),
+            )
+            for row in paid.get(loan.id, [])
+        ]
+    return notifications.notify_users(session, messages)
+
+
+def borrower_messages(unpaid: Sequence[ScheduledInstallment], on: date) -> list[tuple[str, dict[str, str]]]:
+    """还款提醒 and 逾期通知: an installment due in three days, one due today and not fully
+    collected, and the overdue notices of ``OVERDUE_NOTICE_DAYS`` (template, params)."""
     messages: list[tuple[str, dict[str, str]]] = []
     for row in unpaid:
         if row.due_date == on + timedelta(days=REMIND_DAYS_BEFORE):
@@ -212,56 +256,39 @@ def remind_borrower(session: Session, loan_id: int, on: date) -> int:
     if dpd in OVERDUE_NOTICE_DAYS:
         owed = yuan_str(sum(row.owed for row in overdue))
         messages.append(("installment_overdue", {"days": str(dpd), "amount": owed}))
-    if messages:
-        locale = identity.locales_of(session, [loan.borrower_id]).get(loan.borrower_id, "zh")
-        for template, params in messages:
-            notifications.notify_user(
-                session,
-                user_id=loan.borrower_id,
-                template=template,
-                params={"loan": loan.title, **params},
-                locale=locale,
-            )
-    return len(messages)
+    return messages
 
 
-def notify_holders(session: Session, loan_id: int, on: date) -> int:
-    """回款通知: one message per holder for what the loan paid them on ``on``."""
-    rows = session.execute(
+@dataclass(frozen=True)
+class _HolderPaid:
+    holder_id: int
+    principal: int
+    interest: int
+    penalty: int
+    net: int
+
+
+def _paid_holders(session: Session, loan_ids: Sequence[int], on: date) -> dict[int, list[_HolderPaid]]:
+    """What each of the loans paid each holder on ``on``, net of fees (those paid something)."""
+    found: dict[int, list[_HolderPaid]] = {}
+    for loan_id, holder_id, principal, interest, penalty, net in session.execute(
         select(
+            Distribution.loan_id,
             Distribution.holder_id,
             func.sum(Distribution.principal),
             func.sum(Distribution.interest),
             func.sum(Distribution.penalty),
             func.sum(Distribution.net),
         )
-        .where(Distribution.loan_id == loan_id, Distribution.business_date == on)
-        .group_by(Distribution.holder_id)
-        .order_by(Distribution.holder_id)
-    ).all()
-    paid = [row for row in rows if row[4] > 0]
-    if not paid:
-        return 0
-    title = marketplace.get_loan(session, loan_id).title
-    locales = identity.locales_of(session, [row[0] for row in paid])
-    return notifications.notify_users(
-        session,
-        [
-            notifications.InboxMessage(
-                holder_id,
-                "repayment_received",
-                {
-                    "loan": title,
-                    "amount": yuan_str(int(net)),
-                    "principal": yuan_str(int(principal)),
-                    "interest": yuan_str(int(interest)),
-                    "penalty": yuan_str(int(penalty)),
-                },
-                locales.get(holder_id, "zh"),
+        .where(Distribution.loan_id.in_(loan_ids), Distribution.business_date == on)
+        .group_by(Distribution.loan_id, Distribution.holder_id)
+        .order_by(Distribution.loan_id, Distribution.holder_id)
+    ):
+        if net > 0:
+            found.setdefault(loan_id, []).append(
+                _HolderPaid(holder_id, int(principal), int(interest), int(penalty), int(net))
             )
-            for holder_id, principal, interest, penalty, net in paid
-        ],
-    )
+    return found
 
 
 # --- the day's figures ------------------------------------------------------------------------

@@ -132,13 +132,21 @@ def schedule(session: Session, loan_id: int, *, with_superseded: bool = False) -
 
 def unpaid_installments(session: Session, loan_id: int) -> list[ScheduledInstallment]:
     """The installments still due, in order (current schedule version only)."""
-    return list(
-        session.scalars(
-            select(ScheduledInstallment)
-            .where(ScheduledInstallment.loan_id == loan_id, ScheduledInstallment.status == DUE)
-            .order_by(ScheduledInstallment.number)
-        ).all()
-    )
+    return unpaid_installments_of(session, [loan_id]).get(loan_id, [])
+
+
+def unpaid_installments_of(
+    session: Session, loan_ids: Sequence[int]
+) -> dict[int, list[ScheduledInstallment]]:
+    """``unpaid_installments`` of several loans, in one read."""
+    found: dict[int, list[ScheduledInstallment]] = {}
+    for row in session.scalars(
+        select(ScheduledInstallment)
+        .where(ScheduledInstallment.loan_id.in_(loan_ids), ScheduledInstallment.status == DUE)
+        .order_by(ScheduledInstallment.loan_id, ScheduledInstallment.number)
+    ):
+        found.setdefault(row.loan_id, []).append(row)
+    return found
 
 
 @dataclass(frozen=True)
@@ -226,6 +234,13 @@ def accrue_overdue(session: Session, loan: Loan, through: date) -> int:
 
 def _accrue(session: Session, loan: Loan, unpaid: list[ScheduledInstallment], through: date) -> int:
     """``accrue_overdue`` on the loan's ``unpaid`` installments, already read."""
+    accruals = _accrue_in_memory(loan, unpaid, through)
+    _write_accruals(session, accruals)
+    return len(accruals)
+
+
+def _accrue_in_memory(loan: Loan, unpaid: list[ScheduledInstallment], through: date) -> list[_Accrual]:
+    """Add the penalty and late fees up to ``through`` to ``unpaid``'s rows; the accruals to write."""
     accruals: list[_Accrual] = []
     for row in unpaid:
         if row.due_date >= through:
@@ -235,13 +250,17 @@ def _accrue(session: Session, loan: Loan, unpaid: list[ScheduledInstallment], th
     for accrual in accruals:
         accrual.installment.penalty += accrual.penalty
         accrual.installment.late_fee += accrual.late_fee
+    return accruals
+
+
+def _write_accruals(session: Session, accruals: Sequence[_Accrual]) -> None:
     session.flush()
     if accruals:
         session.execute(
             insert(PenaltyAccrual),
             [
                 {
-                    "loan_id": loan.id,
+                    "loan_id": a.installment.loan_id,
                     "installment_id": a.installment.id,
                     "business_date": a.business_date,
                     "days_past_due": a.days_past_due,
@@ -253,7 +272,6 @@ def _accrue(session: Session, loan: Loan, unpaid: list[ScheduledInstallment], th
                 for a in accruals
             ],
         )
-    return len(accruals)
 
 
 # --- repayment ---------------------------------------------------------------------------
@@ -300,29 +318,58 @@ def collect_due(session: Session, loan_id: int, *, on: date, custodian: Custodia
     """代扣: the end-of-day batch takes what is due by ``on`` from the borrower's available
     balance — all of it, or as much as there is — under the standing debit authorisation
     of the loan contract (R10). The ledger entry is keyed by (date, step, loan)."""
-    loan = marketplace.lock_loan(session, loan_id)
-    if loan.status != marketplace.DISBURSED:
-        return None
-    available = ledger.user_balances(session, loan.borrower_id).available
-    if available <= 0:
-        return None  # nothing to take: the day's penalty is the accrue step's
-    unpaid = unpaid_installments(session, loan.id)
-    _accrue(session, loan, unpaid, on)
-    rows = [r for r in unpaid if r.due_date <= on]
-    amount = min(sum(r.owed for r in rows), available)
-    if amount <= 0:
-        return None
-    return _take_payment(
-        session,
-        loan,
-        rows,
-        amount,
-        payer_id=loan.borrower_id,
-        kind="auto_debit",
-        on=on,
-        custodian=custodian,
-        idempotency_key=f"eod:{on.isoformat()}:auto_debit:loan:{loan.id}",
-    )
+    return collect_due_all(session, [loan_id], on=on, custodian=custodian).get(loan_id)
+
+
+def collect_due_all(
+    session: Session, loan_ids: Sequence[int], *, on: date, custodian: Custodian
+) -> dict[int, Repayment]:
+    """``collect_due`` for a chunk of the batch's loans, with a fixed number of statements
+    however many loans (but the bank's instructions, one per loan): the repayments made, by
+    loan. A borrower with several of the loans pays them in loan id order from one balance."""
+    loans = [
+        loan for loan in marketplace.lock_loans(session, loan_ids) if loan.status == marketplace.DISBURSED
+    ]
+    available = ledger.available_balances(session, sorted({loan.borrower_id for loan in loans}))
+    # Nothing to take from a borrower with nothing: the day's penalty is the accrue step's.
+    loans = [loan for loan in loans if available[loan.borrower_id] > 0]
+    unpaid = unpaid_installments_of(session, [loan.id for loan in loans])
+    accruals: list[_Accrual] = []
+    payments: list[_Payment] = []
+    for loan in loans:
+        accruals += _accrue_in_memory(loan, unpaid.get(loan.id, []), on)
+        rows = [r for r in unpaid.get(loan.id, []) if r.due_date <= on]
+        amount = min(sum(r.owed for r in rows), available[loan.borrower_id])
+        if amount <= 0:
+            continue
+        available[loan.borrower_id] -= amount
+        payments.append(
+            _Payment(
+                loan,
+                rows,
+                amount,
+                payer_id=loan.borrower_id,
+                kind="auto_debit",
+                on=on,
+                idempotency_key=f"eod:{on.isoformat()}:auto_debit:loan:{loan.id}",
+            )
+        )
+    _write_accruals(session, accruals)
+    repayments = _take_payments(session, payments, custodian)
+    return {payment.loan.id: repayment for payment, repayment in zip(payments, repayments, strict=True)}
+
+
+@dataclass(frozen=True)
+class _Payment:
+    """``amount`` taken from ``payer_id`` for ``loan``'s installments ``rows``."""
+
+    loan: Loan
+    rows: list[ScheduledInstallment]
+    amount: int
+    payer_id: int
+    kind: str
+    on: date
+    idempotency_key: str | None
 
 
 def _take_payment(
@@ -337,22 +384,53 @@ def _take_payment(
     custodian: Custodian,
     idempotency_key: str | None,
 ) -> Repayment:
-    paid, takes = _apply(rows, amount, on, RepaymentOrder(loan.repayment_order))
-    for row in rows:
-        if row.owed == 0:
-            row.status, row.paid_on = PAID, on
-    audit.record(
-        session,
-        actor_id=payer_id if kind == "installment" else None,
-        action="loan.repaid" if kind == "installment" else f"loan.{kind}",
-        object_type="loan",
-        object_id=loan.id,
-        details=_repayment_details(amount, rows, paid),
+    [repayment] = _take_payments(
+        session, [_Payment(loan, rows, amount, payer_id, kind, on, idempotency_key)], custodian
     )
-    repayment = _record(session, loan, payer_id=payer_id, kind=kind, on=on, prepayment_fee=0, **paid)
-    _distribute(session, loan, repayment, custodian, idempotency_key=idempotency_key, takes=takes)
-    _settle_if_repaid(session, loan)
     return repayment
+
+
+def _take_payments(session: Session, payments: Sequence[_Payment], custodian: Custodian) -> list[Repayment]:
+    """Apply each payment in its loan's order, record it and pay its holders (payments of
+    distinct loans, all written together)."""
+    if not payments:
+        return []
+    applied = [_apply(p.rows, p.amount, p.on, RepaymentOrder(p.loan.repayment_order)) for p in payments]
+    for payment in payments:
+        for row in payment.rows:
+            if row.owed == 0:
+                row.status, row.paid_on = PAID, payment.on
+    audit.record_all(
+        session,
+        [
+            audit.Event(
+                actor_id=p.payer_id if p.kind == "installment" else None,
+                action="loan.repaid" if p.kind == "installment" else f"loan.{p.kind}",
+                object_type="loan",
+                object_id=p.loan.id,
+                details=_repayment_details(p.amount, p.rows, paid),
+            )
+            for p, (paid, _) in zip(payments, applied, strict=True)
+        ],
+    )
+    repayments = _record_all(
+        session,
+        [
+            _new_repayment(p.loan, payer_id=p.payer_id, kind=p.kind, on=p.on, prepayment_fee=0, **paid)
+            for p, (paid, _) in zip(payments, applied, strict=True)
+        ],
+    )
+    _distribute_all(
+        session,
+        [
+            _ToDistribute(p.loan, repayment, p.idempotency_key, takes)
+            for p, repayment, (_, takes) in zip(payments, repayments, applied, strict=True)
+        ],
+        custodian,
+    )
+    for payment in payments:
+        _settle_if_repaid(session, payment.loan)
+    return repayments
 
 
 def _repayment_details(
@@ -468,14 +546,16 @@ def repay_early(
         session.flush()
     repayment = _record(
         session,
-        loan,
-        payer_id=payer_id,
-        kind=early.kind,
-        on=clock.today(),
-        principal=early.principal,
-        interest=early.interest,
-        fee=0,
-        prepayment_fee=early.fee,
+        _new_repayment(
+            loan,
+            payer_id=payer_id,
+            kind=early.kind,
+            on=clock.today(),
+            principal=early.principal,
+            interest=early.interest,
+            fee=0,
+            prepayment_fee=early.fee,
+        ),
     )
     _distribute(session, loan, repayment, custodian)
     _settle_if_repaid(session, loan)
@@ -559,8 +639,12 @@ def _serviced_loan(session: Session, loan_id: int, payer_id: int) -> Loan:
     return loan
 
 
-def _record(
-    session: Session,
+def _record(session: Session, repayment: Repayment) -> Repayment:
+    [recorded] = _record_all(session, [repayment])
+    return recorded
+
+
+def _new_repayment(
     loan: Loan,
     *,
     payer_id: int,
@@ -573,7 +657,7 @@ def _record(
     penalty: int = 0,
     late_fee: int = 0,
 ) -> Repayment:
-    repayment = Repayment(
+    return Repayment(
         loan_id=loan.id,
         payer_id=payer_id,
         kind=kind,
@@ -587,12 +671,19 @@ def _record(
         late_fee=late_fee,
         created_at=clock.now(),
     )
-    session.add(repayment)
+
+
+def _record_all(session: Session, repayments: list[Repayment]) -> list[Repayment]:
+    session.add_all(repayments)
     session.flush()
     # R40: any money moving on the loan closes its open debt-transfer listings (their price
     # assumed the holdings and the period as they were).
-    transfer_listings.cancel_transfer_listings(session, loan.id, _transfer_cancel_reason(kind))
-    return repayment
+    by_reason: dict[str, list[int]] = {}
+    for repayment in repayments:
+        by_reason.setdefault(_transfer_cancel_reason(repayment.kind), []).append(repayment.loan_id)
+    for reason, loan_ids in by_reason.items():
+        transfer_listings.cancel_transfer_listings_of(session, loan_ids, reason)
+    return repayments
 
 
 def _transfer_cancel_reason(kind: str) -> str:
@@ -618,6 +709,18 @@ class _Share:
         return self.principal + self.interest + self.prepayment_fee + self.penalty - self.investor_fee
 
 
+@dataclass(frozen=True)
+class _Payout:
+    """What one repayment pays each holder (``shares``) and the platform, from ``payer_id``."""
+
+    loan: Loan
+    repayment: Repayment
+    shares: Sequence[_Share]
+    payer_id: int
+    platform_income: int
+    idempotency_key: str
+
+
 def _distribute(
     session: Session,
     loan: Loan,
@@ -627,8 +730,31 @@ def _distribute(
     idempotency_key: str | None = None,
     takes: Sequence[_Take] = (),
 ) -> None:
+    _distribute_all(session, [_ToDistribute(loan, repayment, idempotency_key, takes)], custodian)
+
+
+@dataclass(frozen=True)
+class _ToDistribute:
+    loan: Loan
+    repayment: Repayment
+    idempotency_key: str | None
+    takes: Sequence[_Take]
+
+
+def _distribute_all(session: Session, repayments: Sequence[_ToDistribute], custodian: Custodian) -> None:
+    """Split each repayment among its loan's holders and move the money — ledger and bank
+    alike — for all of them together (see ``_shares``)."""
+    holdings = marketplace.holdings_of_loans(session, [r.loan.id for r in repayments])
+    payouts = [_payout(r, holdings.get(r.loan.id, [])) for r in repayments]
+    _pay_holders_all(session, payouts, custodian)
+    for r in repayments:
+        r.loan.principal_outstanding -= r.repayment.principal
+    session.flush()
+
+
+def _payout(to: _ToDistribute, holdings: Sequence[Holding]) -> _Payout:
     """Split each component among the holders on the payment date (R25), take each holder's
-    management fee from their interest (R27), move the money — ledger and bank alike.
+    management fee from their interest (R27).
 
     What the payment applied to an installment a guarantor compensated goes first to that
     payer, for the part of it the payer owns (DOMAIN.md §8: the borrower now owes the payer;
@@ -636,14 +762,14 @@ def _distribute(
     claims. Set-based: the shares are computed in memory and written with a fixed number of
     statements whatever the number of holders.
     """
-    holdings = marketplace.holdings_of_loan(session, loan.id)
+    repayment = to.repayment
     pooled = {
         "principal": repayment.principal,
         "interest": repayment.interest,
         "penalty": repayment.penalty,
     }
     payers: dict[int, _Share] = {}
-    for payer_id, part, amount in _subrogated(takes):
+    for payer_id, part, amount in _subrogated(to.takes):
         if payer_id not in payers:
             payers[payer_id] = _Share(_compensation_holding(holdings, payer_id))
         setattr(payers[payer_id], part, getattr(payers[payer_id], part) + amount)
@@ -655,21 +781,16 @@ def _distribute(
         interest=pooled["interest"],
         penalty=pooled["penalty"],
         prepayment_fee=repayment.prepayment_fee,
-        fee_rate=Decimal(loan.investor_fee_rate),
+        fee_rate=Decimal(to.loan.investor_fee_rate),
     ) + list(payers.values())
-    platform_income = repayment.fee + repayment.late_fee + sum(s.investor_fee for s in shares)
-    _pay_holders(
-        session,
-        loan,
+    return _Payout(
+        to.loan,
         repayment,
         shares,
-        payer_id=loan.borrower_id,
-        platform_income=platform_income,
-        idempotency_key=idempotency_key or f"repayment:{repayment.id}",
-        custodian=custodian,
+        payer_id=to.loan.borrower_id,
+        platform_income=repayment.fee + repayment.late_fee + sum(s.investor_fee for s in shares),
+        idempotency_key=to.idempotency_key or f"repayment:{repayment.id}",
     )
-    loan.principal_outstanding -= repayment.principal
-    session.flush()
 
 
 def _pro_rata(
@@ -748,33 +869,43 @@ def _pay_holders(
     idempotency_key: str,
     custodian: Custodian,
 ) -> None:
-    """One ledger entry from the payer's available balance to each holder (net of fees) and
-    the platform; the claims and their distribution rows; the same batch at the bank."""
-    entry = ledger.post(
-        session,
-        kind=f"repayment_{repayment.kind}",
-        legs=[ledger.Leg(ledger.user_available(payer_id), -repayment.amount)]
-        + [ledger.Leg(ledger.user_available(s.holding.holder_id), s.net) for s in shares]
-        + [ledger.Leg(ledger.PLATFORM_FEE_INCOME, platform_income)],
-        idempotency_key=idempotency_key,
-        business_date=repayment.business_date,
-        ref_type="repayment",
-        ref_id=repayment.id,
-        memo=f"loan {loan.id} {repayment.kind}",
-    ).entry
-    repayment.entry_id = entry.id
-    _credit_holdings(session, loan, repayment, shares)
-    _instruct_bank(
-        session,
-        loan,
-        shares=shares,
-        payer_id=payer_id,
-        platform_income=platform_income,
-        custodian=custodian,
+    _pay_holders_all(
+        session, [_Payout(loan, repayment, shares, payer_id, platform_income, idempotency_key)], custodian
     )
 
 
-def _credit_holdings(session: Session, loan: Loan, repayment: Repayment, shares: Sequence[_Share]) -> None:
+def _pay_holders_all(session: Session, payouts: Sequence[_Payout], custodian: Custodian) -> None:
+    """For each payout (of distinct loans), one ledger entry from the payer's available balance
+    to each holder (net of fees) and the platform, the claims and their distribution rows,
+    the same batch at the bank: a fixed number of statements for them all, but the bank's
+    instructions."""
+    if len({p.loan.id for p in payouts}) != len(payouts):
+        raise ValueError("one payout per loan: a loan's instructions are numbered by its repayments")
+    posted = ledger.post_many(
+        session,
+        [
+            ledger.NewEntry(
+                kind=f"repayment_{p.repayment.kind}",
+                legs=[ledger.Leg(ledger.user_available(p.payer_id), -p.repayment.amount)]
+                + [ledger.Leg(ledger.user_available(s.holding.holder_id), s.net) for s in p.shares]
+                + [ledger.Leg(ledger.PLATFORM_FEE_INCOME, p.platform_income)],
+                idempotency_key=p.idempotency_key,
+                business_date=p.repayment.business_date,
+                ref_type="repayment",
+                ref_id=p.repayment.id,
+                memo=f"loan {p.loan.id} {p.repayment.kind}",
+            )
+            for p in payouts
+        ],
+    )
+    for payout, entry in zip(payouts, posted, strict=True):
+        payout.repayment.entry_id = entry.entry.id
+    _credit_holdings(session, payouts)
+    _instruct_bank(session, payouts, custodian)
+
+
+def _credit_holdings(session: Session, payouts: Sequence[_Payout]) -> None:
+    shares = [(p.repayment, s) for p in payouts for s in p.shares]
     if not shares:
         return
     updated = [
@@ -787,11 +918,11 @@ def _credit_holdings(session: Session, loan: Loan, repayment: Repayment, shares:
             "penalty_received": s.holding.penalty_received + s.penalty,
             "fees_paid": s.holding.fees_paid + s.investor_fee,
         }
-        for s in shares
+        for _, s in shares
     ]
     update_rows(session, Holding, updated)
     # The loaded holdings now show what the database holds, without reading it back.
-    for share, values in zip(shares, updated, strict=True):
+    for (_, share), values in zip(shares, updated, strict=True):
         for key, value in values.items():
             set_committed_value(share.holding, key, value)
     insert_rows(
@@ -799,6 +930,9 @@ def _credit_holdings(session: Session, loan: Loan, repayment: Repayment, shares:
         Distribution,
         [
             {
+                "repayment_id": repayment.id,
+                "loan_id": repayment.loan_id,
+                "business_date": repayment.business_date,
                 "holding_id": s.holding.id,
                 "holder_id": s.holding.holder_id,
                 "principal": s.principal,
@@ -807,36 +941,41 @@ def _credit_holdings(session: Session, loan: Loan, repayment: Repayment, shares:
                 "penalty": s.penalty,
                 "investor_fee": s.investor_fee,
             }
-            for s in shares
+            for repayment, s in shares
         ],
-        shared={"repayment_id": repayment.id, "loan_id": loan.id, "business_date": repayment.business_date},
     )
 
 
-def _instruct_bank(
-    session: Session,
-    loan: Loan,
-    *,
-    shares: Sequence[_Share],
-    payer_id: int,
-    platform_income: int,
-    custodian: Custodian,
-) -> None:
+def _instruct_bank(session: Session, payouts: Sequence[_Payout], custodian: Custodian) -> None:
+    people = {p.payer_id for p in payouts} | {s.holding.holder_id for p in payouts for s in p.shares}
+    subs = custody.sub_accounts_of(session, sorted(people))
+    platform_sub = (
+        custody.open_platform_fee_account(session, custodian).sub_account_no
+        if any(p.platform_income for p in payouts)
+        else ""
+    )
+    # Numbered within the loan (under its lock), not by the row id: a retry after a rollback
+    # gets the same number, so the bank replays instead of paying twice.
+    numbers = dict(
+        session.execute(
+            select(Repayment.loan_id, func.count(Repayment.id))
+            .where(Repayment.loan_id.in_([p.loan.id for p in payouts]))
+            .group_by(Repayment.loan_id)
+        ).all()
+    )
+    acts = [(f"RPY{p.loan.id}-{numbers[p.loan.id]}", _bank_legs(p, subs, platform_sub)) for p in payouts]
+    custody.transfer_many_at_bank(session, custodian, [(no, legs) for no, legs in acts if legs])
+
+
+def _bank_legs(payout: _Payout, subs: dict[int, str], platform_sub: str) -> list[TransferLeg]:
     by_holder: dict[int, int] = {}
-    for share in shares:
+    for share in payout.shares:
         by_holder[share.holding.holder_id] = by_holder.get(share.holding.holder_id, 0) + share.net
-    subs = custody.sub_accounts_of(session, [payer_id, *by_holder])
-    legs = [
-        TransferLeg(subs[payer_id], subs[holder_id], net) for holder_id, net in by_holder.items() if net > 0
-    ]
-    if platform_income:
-        platform_sub = custody.open_platform_fee_account(session, custodian).sub_account_no
-        legs.append(TransferLeg(subs[payer_id], platform_sub, platform_income))
-    if legs:
-        # Numbered within the loan (under its lock), not by the row id: a retry after a
-        # rollback gets the same number, so the bank replays instead of paying twice.
-        number = session.scalar(select(func.count(Repayment.id)).where(Repayment.loan_id == loan.id))
-        marketplace.bank_transfer(custodian, f"RPY{loan.id}-{number}", legs)
+    payer_sub = subs[payout.payer_id]
+    legs = [TransferLeg(payer_sub, subs[holder_id], net) for holder_id, net in by_holder.items() if net > 0]
+    if payout.platform_income:
+        legs.append(TransferLeg(payer_sub, platform_sub, payout.platform_income))
+    return legs
 
 
 # --- compensation (代偿) ------------------------------------------------------------------
@@ -930,14 +1069,16 @@ def compensate(
     )
     repayment = _record(
         session,
-        loan,
-        payer_id=payer_id,
-        kind="compensation",
-        on=on,
-        principal=principal,
-        interest=interest,
-        fee=0,
-        prepayment_fee=0,
+        _new_repayment(
+            loan,
+            payer_id=payer_id,
+            kind="compensation",
+            on=on,
+            principal=principal,
+            interest=interest,
+            fee=0,
+            prepayment_fee=0,
+        ),
     )
     _pay_holders(
         session,

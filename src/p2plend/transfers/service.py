@@ -664,7 +664,8 @@ def _pay_at_bank(session: Session, sale: TransferSale, custodian: Custodian) -> 
         platform_sub = custody.open_platform_fee_account(session, custodian).sub_account_no
         bank_legs.append(TransferLeg(seller_sub, platform_sub, sale.fee))
     session.flush()
-    marketplace.bank_transfer(custodian, sale.instruction_no, bank_legs)
+    # The number the bank carried out: the sale's own, or ``~k`` after k voids of it.
+    sale.instruction_no = custody.transfer_at_bank(session, custodian, sale.instruction_no, bank_legs)
 
 
 # --- the buyer's yield ----------------------------------------------------------------------

@@ -445,6 +445,23 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "The date cannot be after today's business date, {today}.",
     ),
     "staff.recon.back": ("返回对账", "Back to reconciliation"),
+    "staff.recon.voided": ("已作废的银行指令", "Voided bank instructions"),
+    "staff.recon.voided_intro": (
+        "存管银行已执行、但平台业务未能记账的划转（孤儿指令）：系统将其作废并在银行冲回。"
+        "冲回被拒的须人工处理，处理前对账将显示其金额的差异。",
+        "Transfers the bank carried out that no act of the platform recorded (orphans): the sweep "
+        "voids them and has the bank reverse them. A refused reversal needs staff; until then "
+        "reconciliation shows its amount as a difference.",
+    ),
+    "staff.recon.voided_none": ("没有作废的银行指令。", "No bank instruction has been voided."),
+    "staff.recon.instruction": ("指令编号", "Instruction"),
+    "staff.recon.amount": ("金额", "Amount"),
+    "staff.recon.executed_at": ("银行执行时间", "Executed at the bank"),
+    "staff.recon.voided_at": ("作废时间", "Voided at"),
+    "staff.recon.reversal": ("冲回指令", "Reversal"),
+    "staff.recon.reversal.pending": ("待冲回", "Pending"),
+    "staff.recon.reversal.succeeded": ("已冲回", "Reversed"),
+    "staff.recon.reversal.refused": ("银行拒绝冲回，须人工处理", "Refused by the bank: needs staff"),
     "owner.user": ("用户", "User"),
     "owner.platform": ("平台", "Platform"),
     # --- staff: custody anomalies (异常回调) ----------------------------------------------------------
@@ -1200,6 +1217,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "error.custodian_refused": (
         "存管银行未能完成本次资金划转，未记账，请稍后重试。",
         "The custodian bank did not carry out the transfer; nothing was recorded. Try again later.",
+    ),
+    "error.bank_instruction_voided": (
+        "本次资金划转在处理期间已被系统作废，未记账，请重试。",
+        "The bank transfer was voided while this was under way; nothing was recorded. Try again.",
     ),
     "error.bank_instruction_reused": (
         "存管银行拒绝了重复编号的划转指令，请联系客服核查。",

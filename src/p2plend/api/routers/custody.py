@@ -1,5 +1,7 @@
-"""Custody API (资金存管): deposits, withdrawals, my account, bank callbacks, reconciliation."""
+"""Custody API (资金存管): deposits, withdrawals, my account, bank callbacks, reconciliation,
+orphaned bank instructions."""
 
+from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, BackgroundTasks, Depends, Header, Query, Request, status
@@ -7,6 +9,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session, sessionmaker
 
+from p2plend import clock
 from p2plend.api.deps import DbSession, IdempotencyKey, QueryId, get_custodian, require
 from p2plend.api.errors import error_responses
 from p2plend.config import Settings
@@ -18,9 +21,12 @@ from p2plend.custody.schemas import (
     AnomalyResponse,
     CallbackAck,
     DepositResponse,
+    OrphanSweepRequest,
+    OrphanSweepResponse,
     ReconcileRequest,
     ReconciliationResponse,
     StartDepositRequest,
+    VoidedInstructionResponse,
     WithdrawalRequest,
     WithdrawalResponse,
 )
@@ -216,3 +222,42 @@ def list_anomalies(
     ctx: Reconciler, session: DbSession, limit: Annotated[int, Query(ge=1, le=200)] = 50
 ) -> list[AnomalyResponse]:
     return [AnomalyResponse.of(row) for row in custody.open_anomalies(session, limit=limit)]
+
+
+@router.get(
+    "/staff/custody/voided-instructions",
+    summary="Orphaned bank transfers voided by the sweep, newest first, with their reversals",
+    tags=["staff"],
+)
+def list_voided_instructions(
+    ctx: Reconciler, session: DbSession, limit: Annotated[int, Query(ge=1, le=200)] = 50
+) -> list[VoidedInstructionResponse]:
+    """A transfer the bank carried out but no act of the platform recorded (its transaction
+    rolled back) is voided and reversed at the bank. `reversal_status` `refused`: the bank
+    would not reverse it; custody differs by its amount until staff settle it."""
+    return [VoidedInstructionResponse.of(row) for row in custody.voided_instructions(session, limit=limit)]
+
+
+@router.post(
+    "/staff/custody/orphan-sweeps",
+    summary="Void and reverse the bank's transfers no act recorded (what `p2plend custody sweep` does)",
+    tags=["staff"],
+)
+def sweep_orphaned_instructions(
+    request: Request,
+    ctx: Reconciler,
+    session: DbSession,
+    custodian: AppCustodian,
+    body: OrphanSweepRequest | None = None,
+) -> OrphanSweepResponse:
+    """Every transfer the bank carried out more than `grace_minutes` ago (default 15) that no
+    act recorded is voided, then reversed at the bank; a refused reversal is listed in
+    `refused` (and in `GET /staff/custody/voided-instructions`). Running it again changes
+    nothing more."""
+    factory: sessionmaker[Session] = request.app.state.session_factory
+    grace = timedelta(minutes=(body or OrphanSweepRequest()).grace_minutes)
+    session.commit()  # the sweep commits each void before its reversal, in transactions of its own
+    report = custody.sweep_orphaned_instructions(
+        factory, custodian, now=clock.now(), grace=grace, actor_id=ctx.user_id
+    )
+    return OrphanSweepResponse.of(report)

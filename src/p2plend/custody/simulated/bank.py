@@ -17,7 +17,7 @@ import secrets
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -29,6 +29,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from p2plend import clock
 from p2plend.custody import signing
 from p2plend.custody.port import (
+    ExecutedTransfer,
+    Instruction,
     OrderState,
     OrderStatus,
     PayeeCard,
@@ -222,40 +224,72 @@ class SimulatedBank:
             )
 
     def transfer(self, instruction_no: str, legs: Sequence[TransferLeg]) -> OrderStatus:
-        if not legs or any(leg.amount <= 0 for leg in legs):
-            raise ValueError("a transfer instruction has at least one leg, each a positive amount")
+        [status] = self.transfer_many([Instruction(instruction_no, tuple(legs))])
+        return status
+
+    def transfer_many(self, instructions: Sequence[Instruction]) -> list[OrderStatus]:
+        """The new instructions' legs are applied together when every payer can pay its part
+        of them all, else one instruction after the other; replays answer the first outcome."""
+        for instruction in instructions:
+            if not instruction.legs or any(leg.amount <= 0 for leg in instruction.legs):
+                raise ValueError("a transfer instruction has at least one leg, each a positive amount")
+        numbers = [i.instruction_no for i in instructions]
+        if len(set(numbers)) != len(numbers):
+            raise ValueError("one instruction per number in a batch")
         with self._books() as session:
-            first = self._order(session, f"{instruction_no}.1")
-            if first is not None:
-                self._refuse_other_legs(session, instruction_no, legs, first)
-                return first.status  # type: ignore[return-value]
+            known = {
+                order.order_no.removesuffix(".1"): order
+                for order in session.scalars(
+                    select(BankOrder)
+                    .where(BankOrder.order_no.in_([f"{no}.1" for no in numbers]))
+                    .with_for_update()
+                )
+            }
+            for instruction in instructions:
+                if instruction.instruction_no in known:
+                    first = known[instruction.instruction_no]
+                    self._refuse_other_legs(session, instruction.instruction_no, instruction.legs, first)
+            fresh = [i for i in instructions if i.instruction_no not in known]
+            outcome: dict[str, OrderStatus] = {no: order.status for no, order in known.items()}  # type: ignore[misc]
             try:
                 with session.begin_nested():
-                    self._move(session, instruction_no, legs)
+                    self._move(session, fresh)
+                outcome.update((i.instruction_no, "succeeded") for i in fresh)
             except _ShortOfFunds:
-                # Nothing moved: record the refusal once, under the instruction's first leg.
-                order = self._add_order(
-                    session,
-                    order_no=f"{instruction_no}.1",
-                    kind="transfer",
-                    sub_account_no=legs[0].from_sub,
-                    amount=sum(leg.amount for leg in legs),
-                    fee=0,
-                    card=None,
-                )
-                self._finish(order, "failed", "insufficient balance")
-                return "failed"
-            return "succeeded"
+                outcome.update((i.instruction_no, self._transfer_alone(session, i)) for i in fresh)
+            return [outcome[no] for no in numbers]
 
-    def _move(self, session: Session, instruction_no: str, legs: Sequence[TransferLeg]) -> None:
-        """Apply a batch with a fixed number of statements however many legs: the sub-accounts
-        locked in id order (no deadlocks), one conditional update per sub-account paying out
-        (the bank never overdraws), one update of all those paid in, then the orders and the
-        journal lines, each in one insert."""
+    def _transfer_alone(self, session: Session, instruction: Instruction) -> OrderStatus:
+        try:
+            with session.begin_nested():
+                self._move(session, [instruction])
+        except _ShortOfFunds:
+            # Nothing moved: record the refusal once, under the instruction's first leg.
+            order = self._add_order(
+                session,
+                order_no=f"{instruction.instruction_no}.1",
+                kind="transfer",
+                sub_account_no=instruction.legs[0].from_sub,
+                amount=sum(leg.amount for leg in instruction.legs),
+                fee=0,
+                card=None,
+            )
+            self._finish(order, "failed", "insufficient balance")
+            return "failed"
+        return "succeeded"
+
+    def _move(self, session: Session, instructions: Sequence[Instruction]) -> None:
+        """Apply instructions with a fixed number of statements however many legs: the
+        sub-accounts locked in id order (no deadlocks), one conditional update per sub-account
+        paying out (the bank never overdraws), one update of all those paid in, then the
+        orders and the journal lines, each in one insert."""
+        if not instructions:
+            return
         net: dict[str, int] = {}
-        for leg in legs:
-            net[leg.from_sub] = net.get(leg.from_sub, 0) - leg.amount
-            net[leg.to_sub] = net.get(leg.to_sub, 0) + leg.amount
+        for instruction in instructions:
+            for leg in instruction.legs:
+                net[leg.from_sub] = net.get(leg.from_sub, 0) - leg.amount
+                net[leg.to_sub] = net.get(leg.to_sub, 0) + leg.amount
         ids = dict(
             session.execute(
                 select(BankSubAccount.account_no, BankSubAccount.id)
@@ -278,7 +312,11 @@ class SimulatedBank:
         credits = [{"id": ids[a], "balance": amount} for a, amount in net.items() if amount > 0]
         update_rows(session, BankSubAccount, credits, increment=True)
         now, today = clock.now(), clock.today()
-        numbered = [(f"{instruction_no}.{n}", leg) for n, leg in enumerate(legs, 1)]
+        numbered = [
+            (f"{instruction.instruction_no}.{n}", leg)
+            for instruction in instructions
+            for n, leg in enumerate(instruction.legs, 1)
+        ]
         insert_rows(
             session,
             BankOrder,
@@ -332,6 +370,35 @@ class SimulatedBank:
                 f"Instruction {instruction_no} was already given with other legs.",
                 details={"instruction": instruction_no},
             )
+
+    def transfers_between(self, start: datetime, end: datetime) -> list[ExecutedTransfer]:
+        """From the succeeded transfer orders, one per leg (``{instruction}.{n}``), in one read."""
+        with self._books() as session:
+            rows = session.execute(
+                select(
+                    BankOrder.order_no,
+                    BankOrder.sub_account_no,
+                    BankOrder.counterparty_no,
+                    BankOrder.amount,
+                    BankOrder.finished_at,
+                )
+                .where(
+                    BankOrder.kind == "transfer",
+                    BankOrder.status == "succeeded",
+                    BankOrder.finished_at >= start,
+                    BankOrder.finished_at < end,
+                )
+                .order_by(BankOrder.id)
+            ).all()
+        legs: dict[str, list[TransferLeg]] = {}
+        executed: dict[str, datetime] = {}
+        for order_no, from_sub, to_sub, amount, finished_at in rows:
+            instruction_no = order_no.rsplit(".", 1)[0]
+            # A succeeded transfer leg always has its counterparty and its finishing time.
+            assert to_sub is not None and finished_at is not None
+            legs.setdefault(instruction_no, []).append(TransferLeg(from_sub, to_sub, amount))
+            executed[instruction_no] = finished_at
+        return [ExecutedTransfer(no, tuple(legs[no]), executed[no]) for no in legs]
 
     def statement(self, day: date) -> Statement:
         with self._books() as session:

@@ -87,6 +87,7 @@ def staff_users(
 def _reconciliation_context(session: Session) -> dict[str, Any]:
     return {
         "runs": custody.reconciliation_runs(session, limit=RECONCILIATION_RUNS_SHOWN),
+        "voided": custody.voided_instructions(session, limit=RECONCILIATION_RUNS_SHOWN),
         "today": clock.today(),
     }
 
