@@ -77,7 +77,7 @@ def test_catch_up_closes_every_missed_date_oldest_first_in_chunks(
     assert code == 0, out
     table = _table(out)
     assert list(table) == ["2026-12-30", "2026-12-31", "2027-01-01"]  # oldest first
-    per_loan = len([step for step in eod.STEPS if step.per_loan is not None])
+    per_loan = len([step for step in eod.STEPS if step.loans is not None])
     for row in table.values():
         # A chunk per loan and per-loan step, + one per whole-day step (transfers, figures).
         assert row["chunks"] == str(2 * per_loan + len(eod.STEPS) - per_loan)

@@ -86,6 +86,8 @@ API_POLICY: dict[str, frozenset[str]] = {
     "POST /api/v1/staff/custody/reconciliations": only(FIN),
     "GET /api/v1/staff/custody/reconciliations": only(FIN),
     "GET /api/v1/staff/custody/anomalies": only(FIN),
+    "GET /api/v1/staff/custody/voided-instructions": only(FIN),
+    "POST /api/v1/staff/custody/orphan-sweeps": only(FIN),
     # notifications, audit
     "GET /api/v1/me/messages": SIGNED_IN,
     "POST /api/v1/me/messages/{message_id}/read": SIGNED_IN,

@@ -116,6 +116,10 @@ def _collections(session: Session, loan_id: int, on: date, _custodian: Custodian
     return collections.work_loan(session, loan_id, on)
 
 
+def _loans_to_collect(session: Session, _on: date) -> list[int]:
+    return collections.loans_to_work(session)
+
+
 def _remind(session: Session, loan_ids: list[int], on: date, _custodian: Custodian) -> int:
     return end_of_day.remind(session, loan_ids, on)
 
@@ -135,7 +139,7 @@ STEPS: tuple[Step, ...] = (
     Step("classify", "逾期分级", _classify, end_of_day.loans_to_classify),
     Step("transfers", "债权转让", whole_day=_transfers),
     Step("compensate", "担保代偿", _compensate, _loans_to_compensate),
-    Step("collections", "催收分案", _collections, lambda session, _on: collections.loans_to_work(session)),
+    Step("collections", "催收分案", _collections, _loans_to_collect),
     Step("remind", "提醒通知", loans=end_of_day.loans_to_remind, per_chunk=_remind),
     Step("figures", "日终数据", whole_day=_figures),
 )

@@ -30,6 +30,8 @@ from p2plend.web.render import locale_of, redirect, render
 from p2plend.web.routes.common import not_found
 from p2plend.web.routes.staff import StaffActing
 
+FormText = Annotated[str, Form()]
+
 router = APIRouter(include_in_schema=False)
 
 P = Permission
@@ -323,37 +325,55 @@ def strategies_page(request: Request, session: DbSession, user: StaffUser) -> Re
 
 
 @router.post("/staff/collections/strategies/{stage}")
-async def strategy_save(request: Request, session: DbSession, user: StaffActing, stage: str) -> Response:
+def strategy_save(
+    request: Request,
+    session: DbSession,
+    user: StaffActing,
+    stage: str,
+    *,
+    treatment: FormText = "",
+    reminder_sms: FormText = "",
+    reminder_app: FormText = "",
+    reminder_every_days: FormText = "",
+    assignment: FormText = "",
+    team: Annotated[list[str], Form()] = [],  # noqa: B006  (FastAPI copies defaults per request)
+    contact_every_days: FormText = "",
+) -> Response:
     """One stage's form: every field (check boxes for the channels and the team)."""
     if user.needs_2fa_enrollment:
         return redirect(request, "/security/2fa")
     identity.require_permission(user, P.STAFF_RISK_MANAGE)
-    submitted = await request.form()
     locale = locale_of(request)
     errors = FormErrors()
+    raw_numbers = {"reminder_every_days": reminder_every_days, "contact_every_days": contact_every_days}
     numbers: dict[str, int] = {}
-    for name in ("reminder_every_days", "contact_every_days"):
-        raw = str(submitted.get(name, "")).strip()
-        if raw.isascii() and raw.isdigit() and len(raw) <= 3:
-            numbers[name] = int(raw)
+    for name, raw in raw_numbers.items():
+        digits = raw.strip()
+        if digits.isascii() and digits.isdigit() and len(digits) <= 3:
+            numbers[name] = int(digits)
         else:
             errors.add(name, error_message(locale, "invalid_collection_strategy"))
-    team: list[int] = []
-    for item in submitted.getlist("team")[:200]:
-        text = str(item)
+    members: list[int] = []
+    for text in team[:200]:
         if text.isascii() and text.isdigit() and 0 < int(text) <= MAX_ID:
-            team.append(int(text))
+            members.append(int(text))
         else:
             errors.add("team", error_message(locale, "invalid_collection_strategy"))
-    form = {k: str(v)[:64] for k, v in submitted.items() if k != "csrf_token"}
+    texts = {
+        "treatment": treatment,
+        "reminder_sms": reminder_sms,
+        "reminder_app": reminder_app,
+        "assignment": assignment,
+    }
+    form = {k: v[:64] for k, v in (texts | raw_numbers).items()}
     if not errors:
         change = collections.StrategyChange(
-            treatment=str(submitted.get("treatment", ""))[:32],
-            reminder_sms=submitted.get("reminder_sms") == "1",
-            reminder_app=submitted.get("reminder_app") == "1",
+            treatment=treatment[:32],
+            reminder_sms=reminder_sms == "1",
+            reminder_app=reminder_app == "1",
             reminder_every_days=numbers["reminder_every_days"],
-            assignment=str(submitted.get("assignment", ""))[:32],
-            team=tuple(team),
+            assignment=assignment[:32],
+            team=tuple(members),
             contact_every_days=numbers["contact_every_days"],
         )
         try:
