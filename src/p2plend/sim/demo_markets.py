@@ -1,7 +1,8 @@
 """The demo's markets, today (day ``HISTORY_DAYS``), after the batch has closed every past date:
 auto-bid rules that take their turn when a new listing opens, a portfolio plan spread over the
 open listings, claims on the debt-transfer market — one partly bought, one waiting — and the
-partner micro-loan company's claims (机构债权, P2B): one approved and partly bought, one in review.
+partner micro-loan company's claims (机构债权, P2B): one approved and partly bought, one in review;
+and a purchase whose platform transaction was lost after the bank had moved the money, swept.
 """
 
 from datetime import timedelta
@@ -11,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from p2plend import clock
 from p2plend.autobid import service as autobid
+from p2plend.custody import service as custody
 from p2plend.marketplace import service as marketplace
 from p2plend.marketplace.models import Holding
 from p2plend.p2b import service as p2b
@@ -120,6 +122,25 @@ def _transfers(story: Story) -> None:
         )
     )
     story.act(lambda s: transfers.list_for_sale(s, seller_id=other, holding_id=_holding(s, l1, other).id))
+    _orphaned_purchase(story, listing, buyer)
+
+
+def _orphaned_purchase(story: Story, listing: int, buyer: int) -> None:
+    """钱进 buys 1,000.00 more of 张伟's listing, but the platform's transaction is lost after the
+    bank carried out the transfer (a dropped connection, say): an orphaned instruction. The
+    sweep, once its grace has passed, voids it and has the bank reverse it — the staff
+    reconciliation page lists it — and 钱进's retry buys under the number's retry mark (``~1``)."""
+    with story.factory() as lost:
+        transfers.buy(lost, buyer_id=buyer, listing_id=listing, principal=1_000 * YUAN, custodian=story.bank)
+        lost.rollback()
+    custody.sweep_orphaned_instructions(
+        story.factory, story.bank, now=clock.now() + custody.SWEEP_GRACE + timedelta(seconds=1)
+    )
+    story.act(
+        lambda s: transfers.buy(
+            s, buyer_id=buyer, listing_id=listing, principal=1_000 * YUAN, custodian=story.bank
+        )
+    )
 
 
 def _loan_of(session: Session, borrower_id: int, amount: int) -> int:
