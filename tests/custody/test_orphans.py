@@ -22,7 +22,7 @@ from p2plend.config import get_settings
 from p2plend.custody import service as custody
 from p2plend.custody.errors import BankInstructionVoided
 from p2plend.custody.models import BankInstruction, InstructionRecordStart
-from p2plend.custody.port import OrderStatus, TransferLeg
+from p2plend.custody.port import Instruction, OrderStatus, TransferLeg
 from p2plend.custody.simulated.bank import BankInstructionReused, SimulatedBank
 from p2plend.db import make_engine, make_session_factory
 from p2plend.identity.permissions import Role
@@ -236,12 +236,12 @@ class _SweptMeanwhile:
     def __getattr__(self, name: str) -> object:
         return getattr(self._bank, name)
 
-    def transfer(self, instruction_no: str, legs: Sequence[TransferLeg]) -> OrderStatus:
-        status = self._bank.transfer(instruction_no, legs)
+    def transfer_many(self, instructions: Sequence[Instruction]) -> list[OrderStatus]:
+        statuses = self._bank.transfer_many(instructions)
         custody.sweep_orphaned_instructions(
             self._sessions, self._bank, now=clock.now() + timedelta(seconds=1), grace=timedelta(0)
         )
-        return status
+        return statuses
 
 
 @pytest.mark.postgres_only  # on SQLite an open act holds the one write lock: no void can commit meanwhile

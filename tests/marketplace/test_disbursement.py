@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from p2plend import clock
 from p2plend.custody import service as custody
 from p2plend.custody.errors import CustodianRefused
-from p2plend.custody.port import OrderStatus, TransferLeg
+from p2plend.custody.port import Instruction, OrderStatus
 from p2plend.custody.simulated.bank import SimulatedBank
 from p2plend.custody.simulated.models import BankOrder
 from p2plend.ledger import service as ledger
@@ -207,8 +207,8 @@ class _RefusingBank:
     def __getattr__(self, name: str) -> object:
         return getattr(self._bank, name)
 
-    def transfer(self, instruction_no: str, legs: Sequence[TransferLeg]) -> OrderStatus:
-        return "failed"
+    def transfer_many(self, instructions: Sequence[Instruction]) -> list[OrderStatus]:
+        return ["failed" for _ in instructions]
 
 
 def test_a_refusal_at_the_bank_records_nothing_and_the_act_can_be_retried(

@@ -488,11 +488,7 @@ def transfer_many_at_bank(
     if not acts:
         return []
     instructions = _numbered(session, acts)
-    if len(instructions) == 1:
-        [only] = instructions
-        statuses = [custodian.transfer(only.instruction_no, only.legs)]
-    else:
-        statuses = custodian.transfer_many(instructions)
+    statuses = custodian.transfer_many(instructions)
     for instruction, status in zip(instructions, statuses, strict=True):
         if status != "succeeded":
             raise CustodianRefused(

@@ -650,10 +650,7 @@ def book_partner_claim(session: Session, new: NewListing, *, actor_id: int | Non
 
 
 def sub_account_of(session: Session, user_id: int) -> str:
-    account = custody.custody_account_of(session, user_id)
-    if account is None:
-        raise CustodyAccountRequired("This user has no custody account.", details={"user_id": user_id})
-    return account.sub_account_no
+    return custody.sub_accounts_of(session, [user_id])[user_id]
 
 
 # --- reading -----------------------------------------------------------------------------
