@@ -184,11 +184,12 @@ def test_bids_with_the_same_key_never_share_a_batch(
     sees what the first's ``after`` wrote (the API's idempotency record)."""
     investors = lending.make_investors(session_factory, bank, [200_000] * 4)
     queue = BidQueue(session_factory)
-    batch_of: dict[int, int] = {}
+    # The batches' sessions themselves, kept alive: a freed session's id() may be reused.
+    batch_of: dict[int, Session] = {}
 
     def bid(investor: int, key: str | None, **hooks: Any) -> Callable[[], int]:
         def after(session: Session, placed: Bid) -> int:
-            batch_of[investor] = id(session)
+            batch_of[investor] = session
             return placed.id
 
         return lambda: queue.submit(listing, Order(investor, 10_000), after=after, dedupe_key=key, **hooks)
@@ -199,7 +200,7 @@ def test_bids_with_the_same_key_never_share_a_batch(
 
     assert all(isinstance(r, int) for r in results), results
     assert queue.batches == 3
-    assert batch_of[investors[1]] != batch_of[investors[2]]
+    assert batch_of[investors[1]] is not batch_of[investors[2]]
 
 
 def test_a_before_hook_may_answer_instead_of_bidding(
