@@ -8,12 +8,13 @@ a read-modify-write can't interleave — the same guarantees the row locks and
 conditional updates give us on PostgreSQL.
 """
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
+import psycopg
 from sqlalchemy import (
     BigInteger,
     DateTime,
@@ -21,6 +22,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     Table,
+    any_,
     bindparam,
     create_engine,
     event,
@@ -31,8 +33,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import make_url
-from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import DeclarativeBase, QueryableAttribute, Session, sessionmaker
 from sqlalchemy.sql.dml import Insert, Update
+from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.selectable import TableValuedAlias
 from sqlalchemy.types import TypeDecorator
 
@@ -145,19 +149,71 @@ def insert_rows(
     shared: Mapping[str, Any] | None = None,
 ) -> None:
     """Insert ``rows`` (dicts with the same keys), each with the ``shared`` values too, their
-    ids in list order, with one statement whatever their number: on PostgreSQL each column
-    goes as one array and the arrays are unnested (a statement per row, even pipelined,
-    costs the client far more), the shared values once; elsewhere — SQLite, in process —
-    as one executemany."""
+    ids in list order, with one statement whatever their number. On PostgreSQL a few rows
+    go as one array per column, unnested (a statement per row, even pipelined, costs the
+    client far more), and many rows by ``COPY`` (``_copy_rows``); elsewhere — SQLite, in
+    process — as one executemany."""
     if not rows:
         return
     shared = shared or {}
     table, names = table_of(model), tuple(rows[0])
-    if _is_postgres(session):
+    if not _is_postgres(session):
+        session.execute(insert(table), [{**shared, **row} for row in rows])
+    elif len(rows) >= COPY_FROM_ROWS:
+        _copy_rows(session, table, names, rows, shared)
+    else:
         statement = _insert_unnested(table, names, tuple(shared))
         session.execute(statement, _arrays(names, rows) | {f"{n}_shared": v for n, v in shared.items()})
-    else:
-        session.execute(insert(table), [{**shared, **row} for row in rows])
+
+
+# From this many rows ``COPY`` is cheaper than an unnested INSERT: it takes two round trips
+# instead of one, but neither the client nor the server works on each value as an array
+# element (measured: 5,000 rows of 11 columns, 39 ms unnested, 10 ms copied).
+COPY_FROM_ROWS = 64
+
+
+def _copy_rows(
+    session: Session,
+    table: Table,
+    names: tuple[str, ...],
+    rows: Sequence[Mapping[str, Any]],
+    shared: Mapping[str, Any],
+) -> None:
+    """``COPY`` the rows in, in the session's transaction, as an INSERT would have: the
+    columns left out get their scalar defaults, each value is bound as its column type
+    binds it, and a database error is raised as SQLAlchemy's (``IntegrityError`` …)."""
+    session.flush()  # as session.execute would: the rows may refer to pending objects
+    connection = session.connection()
+    fixed = dict(shared) | _scalar_defaults(table, set(names) | set(shared))
+    columns = names + tuple(fixed)
+    processors = [table.c[n].type.bind_processor(connection.dialect) for n in columns]
+    quote = connection.dialect.identifier_preparer.quote
+    statement = f"COPY {quote(table.name)} ({', '.join(map(quote, columns))}) FROM STDIN"
+    tail = tuple(fixed.values())
+    driver = connection.connection.driver_connection
+    if driver is None:
+        raise RuntimeError("the session's connection is closed")
+    try:
+        with driver.cursor() as cursor, cursor.copy(statement) as copy:
+            for row in rows:
+                values = tuple(row[n] for n in names) + tail
+                copy.write_row(
+                    [value if p is None else p(value) for p, value in zip(processors, values, strict=True)]
+                )
+    except psycopg.Error as exc:
+        raise DBAPIError.instance(statement, None, exc, psycopg.Error) from exc
+
+
+def _scalar_defaults(table: Table, given: set[str]) -> dict[str, Any]:
+    """The Python-side defaults of the columns not ``given`` (an INSERT applies them)."""
+    defaults: dict[str, Any] = {}
+    for column in table.c:
+        if column.name in given or column.default is None:
+            continue
+        if not column.default.is_scalar:
+            raise ValueError(f"{table.name}.{column.name}: give a value, its default is not a constant")
+        defaults[column.name] = column.default.arg  # type: ignore[attr-defined]
+    return defaults
 
 
 def update_rows(
@@ -176,6 +232,15 @@ def update_rows(
         session.execute(
             _update_by_id(table, names, increment), [{f"new_{n}": row[n] for n in names} for row in rows]
         )
+
+
+def among(session: Session, column: QueryableAttribute[Any], values: Iterable[Any]) -> ColumnElement[bool]:
+    """``column IN values`` for a batch's many values. On PostgreSQL one array parameter
+    (``= ANY``): an IN list binds, casts and parses each value apart (5,000 ids: 50 ms
+    against 21); elsewhere an IN list."""
+    if _is_postgres(session):
+        return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
+    return column.in_(list(values))
 
 
 def _is_postgres(session: Session) -> bool:
@@ -207,7 +272,10 @@ def _insert_unnested(table: Table, names: tuple[str, ...], shared: tuple[str, ..
 def _update_unnested(table: Table, names: tuple[str, ...], increment: bool) -> Update:
     batch = _unnested(table, names)
     new = {n: table.c[n] + batch.c[n] if increment else batch.c[n] for n in names if n != "id"}
-    return update(table).where(table.c.id == batch.c.id).values(new)
+    # The ids again, as an index condition: joined only to the batch, a big table may be read
+    # whole (a merge join along its primary key: 500,000 holdings for 10,000 updated).
+    ids = bindparam("id_values", type_=ARRAY(table.c.id.type))
+    return update(table).where(table.c.id == batch.c.id, table.c.id == any_(ids)).values(new)
 
 
 @cache

@@ -10,6 +10,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Annotated
 
 from pydantic import Field, WithJsonSchema
+from sqlalchemy import BigInteger, ColumnElement, String, case, cast, func
 
 from p2plend.errors import DomainError
 
@@ -69,6 +70,19 @@ def yuan_str(fen: Fen) -> str:
     sign = "-" if fen < 0 else ""
     whole, frac = divmod(abs(fen), FEN_PER_YUAN)
     return f"{sign}{whole}.{frac:02d}"
+
+
+def yuan_sql(fen: ColumnElement[int]) -> ColumnElement[str]:
+    """``yuan_str`` computed by the database, for text written by INSERT … SELECT."""
+    magnitude = func.abs(fen, type_=BigInteger)  # typed, so that // divides integers
+    whole, frac = magnitude // FEN_PER_YUAN, magnitude % FEN_PER_YUAN
+    return (
+        case((fen < 0, "-"), else_="")
+        + cast(whole, String)
+        + "."
+        + case((frac < 10, "0"), else_="")
+        + cast(frac, String)
+    )
 
 
 def format_cny(fen: Fen) -> str:

@@ -1,11 +1,14 @@
 """The end-of-day batch: auto-debit, grace, penalties, idempotency, catch-up, reminders."""
 
-from datetime import timedelta
+from dataclasses import replace
+from datetime import date, timedelta
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from p2plend.custody.port import Custodian
 from p2plend.custody.simulated.bank import SimulatedBank
 from p2plend.jobs import eod
 from p2plend.jobs.models import EodChunk, EodRun
@@ -174,6 +177,31 @@ def test_small_chunks_give_the_same_result_as_one(
         assert [c.loan_ids for c in chunks] == [[loan] for loan in loans]
         assert all(c.status == "done" for c in chunks)
         assert session.scalar(select(func.count()).select_from(Repayment)) == 2
+
+
+def test_a_constraint_failing_in_a_steps_first_chunk_stops_the_batch(
+    session_factory: sessionmaker[Session], bank: SimulatedBank, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An IntegrityError from the first chunk's act is not "another worker planned the step
+    first": the date stays open, nothing of the step is kept, and a rerun collects."""
+    loan_id, _, _ = overdue.spent_loan(session_factory, bank, keep=200_000)
+    lending.go_to(FIRST_DUE)
+
+    def violates(session: Session, loan_ids: list[int], on: date, custodian: Custodian) -> int:
+        raise IntegrityError("INSERT …", None, Exception("a constraint of the act"))
+
+    failing = tuple(replace(s, per_chunk=violates) if s.name == "auto_debit" else s for s in eod.STEPS)
+    monkeypatch.setattr(eod, "STEPS", failing)
+    with pytest.raises(IntegrityError):
+        eod.close_date(session_factory, FIRST_DUE, bank)
+    with session_factory() as session:
+        assert session.scalar(select(func.count()).select_from(EodChunk)) == 0
+        assert session.get(EodRun, FIRST_DUE).status == "running"  # type: ignore[union-attr]
+    monkeypatch.undo()
+    [report] = overdue.close(session_factory, bank, FIRST_DUE)
+    assert report.items["auto_debit"] == 1
+    with session_factory() as session:
+        assert [r.business_date for r in servicing.repayments_of_loan(session, loan_id)] == [FIRST_DUE]
 
 
 def test_the_day_figures_are_snapshot(session_factory: sessionmaker[Session], bank: SimulatedBank) -> None:

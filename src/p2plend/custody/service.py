@@ -47,7 +47,7 @@ from p2plend.custody.models import (
 )
 from p2plend.custody.port import Custodian, ExecutedTransfer, Instruction, PayeeCard, TransferLeg
 from p2plend.custody.simulated.bank import BankOptions, SimulatedBank, bank_database_url, failing_cards
-from p2plend.db import insert_rows, transaction
+from p2plend.db import among, insert_rows, transaction
 from p2plend.errors import InvalidInput, NotFound
 from p2plend.identity import service as identity
 from p2plend.ledger import service as ledger
@@ -120,7 +120,7 @@ def sub_accounts_of(session: Session, user_ids: Sequence[int]) -> dict[int, str]
         owner_id: sub_account_no
         for owner_id, sub_account_no in session.execute(
             select(CustodyAccount.owner_id, CustodyAccount.sub_account_no).where(
-                CustodyAccount.owner_type == "user", CustodyAccount.owner_id.in_(user_ids)
+                CustodyAccount.owner_type == "user", among(session, CustodyAccount.owner_id, user_ids)
             )
         )
     }
@@ -135,7 +135,7 @@ def with_custody_accounts(session: Session, user_ids: Sequence[int]) -> set[int]
     return set(
         session.scalars(
             select(CustodyAccount.owner_id).where(
-                CustodyAccount.owner_type == "user", CustodyAccount.owner_id.in_(user_ids)
+                CustodyAccount.owner_type == "user", among(session, CustodyAccount.owner_id, user_ids)
             )
         )
     )

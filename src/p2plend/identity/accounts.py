@@ -6,11 +6,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
 from p2plend import clock
 from p2plend.config import get_settings
+from p2plend.db import among
 from p2plend.errors import PermissionDenied
 from p2plend.identity import auth, events, kyc, passwords, pii, records, sms
 from p2plend.identity.errors import PhoneTaken, RoleNotAllowed, SmsCodeInvalid, UserNotFound
@@ -366,8 +367,15 @@ def locales_of(session: Session, user_ids: Iterable[int]) -> dict[int, str]:
         return {}
     return {
         user_id: locale
-        for user_id, locale in session.execute(select(User.id, User.locale).where(User.id.in_(ids)))
+        for user_id, locale in session.execute(
+            select(User.id, User.locale).where(among(session, User.id, ids))
+        )
     }
+
+
+def locale_of(user_id: ColumnElement[int]) -> ColumnElement[str]:
+    """The language of the user ``user_id`` names, inside a query (``locales_of`` set-wise)."""
+    return select(User.locale).where(User.id == user_id).scalar_subquery()
 
 
 def phone_of(session: Session, user_id: int) -> str:

@@ -294,7 +294,18 @@ def _plan(
             session.flush()
             return _claim_and_work(session, on, step, custodian, worker)
     except IntegrityError:
-        return None  # another worker planned the step first: its plan stands
+        if _step_planned(factory, on, step.name):
+            return None  # another worker planned the step first: its plan stands
+        raise  # the first chunk's own act failed: the step must not pass for done
+
+
+def _step_planned(factory: sessionmaker[Session], on: date, step: str) -> bool:
+    with factory() as session:
+        return bool(
+            session.scalar(
+                select(EodChunk.id).where(EodChunk.business_date == on, EodChunk.step == step).limit(1)
+            )
+        )
 
 
 def _work_one_chunk(

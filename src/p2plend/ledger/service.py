@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from p2plend import clock
-from p2plend.db import insert_rows, update_rows
+from p2plend.db import among, insert_rows, update_rows
 from p2plend.errors import InsufficientFunds
 from p2plend.ledger.errors import IdempotencyConflict, UnbalancedEntry, UnknownAccount
 from p2plend.ledger.models import JournalEntry, LedgerAccount, Posting
@@ -294,7 +294,7 @@ def lock_user_balances(session: Session, user_ids: Sequence[int]) -> dict[int, B
     the transaction ends: what is read here cannot change before the caller posts."""
     rows = session.execute(
         select(LedgerAccount.owner_id, LedgerAccount.kind, LedgerAccount.balance)
-        .where(LedgerAccount.owner_type == "user", LedgerAccount.owner_id.in_(user_ids))
+        .where(LedgerAccount.owner_type == "user", among(session, LedgerAccount.owner_id, user_ids))
         .order_by(LedgerAccount.id)
         .with_for_update()
     )
@@ -333,7 +333,7 @@ def available_balances(session: Session, user_ids: Sequence[int]) -> dict[int, i
             select(LedgerAccount.owner_id, LedgerAccount.balance).where(
                 LedgerAccount.owner_type == "user",
                 LedgerAccount.kind == "available",
-                LedgerAccount.owner_id.in_(user_ids),
+                among(session, LedgerAccount.owner_id, user_ids),
             )
         ).all()
     )
@@ -476,7 +476,7 @@ def _lock_accounts(session: Session, codes: list[str]) -> dict[str, _Account]:
         code: _Account(account_id, code, owner_type)
         for account_id, code, owner_type in session.execute(
             select(LedgerAccount.id, LedgerAccount.code, LedgerAccount.owner_type)
-            .where(LedgerAccount.code.in_(codes))
+            .where(among(session, LedgerAccount.code, codes))
             .order_by(LedgerAccount.id)
             .with_for_update()
         )

@@ -8,7 +8,13 @@ carriers) in front: ``【p2plend】`` / ``[p2plend]``.
 Nothing here promises principal or interest on the platform's behalf (R3).
 """
 
+import operator
+from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import reduce
+from string import Formatter
+
+from sqlalchemy import ColumnElement, String, case, literal
 
 from p2plend.errors import DomainError, InvalidInput
 
@@ -341,6 +347,43 @@ def normalise_locale(locale: str) -> str:
 
 def render(key: str, locale: str, params: dict[str, str]) -> Rendered:
     """The title and body of template ``key`` in ``locale``; extra parameters are ignored."""
+    template = _template(key, params)
+    language = normalise_locale(locale)
+    values = {name: str(params[name]) for name in template.params}
+    return Rendered(title=template.title[language], body=template.body[language].format_map(values))
+
+
+def render_sql(
+    key: str, locale: ColumnElement[str], params: Mapping[str, ColumnElement[str]]
+) -> tuple[ColumnElement[str], ColumnElement[str]]:
+    """``render`` as SQL: the title and body of template ``key`` for each row of a query,
+    in the language of its ``locale`` column, its parameters taken from ``params`` (text
+    columns) — the same text, written by the database (``notify_selected``)."""
+    template = _template(key, params)
+
+    def in_each_language(texts: dict[str, str]) -> ColumnElement[str]:
+        by_language = {language: _format_sql(text, params) for language, text in texts.items()}
+        default = by_language.pop("zh")
+        return case(*((locale == language, text) for language, text in by_language.items()), else_=default)
+
+    return in_each_language(template.title), in_each_language(template.body)
+
+
+def _format_sql(text: str, params: Mapping[str, ColumnElement[str]]) -> ColumnElement[str]:
+    """``text.format_map(params)`` as a concatenation (templates use bare ``{name}`` fields)."""
+    pieces: list[ColumnElement[str]] = []
+    for literal_text, field, spec, conversion in Formatter().parse(text):
+        if literal_text:
+            pieces.append(literal(literal_text, String))
+        if field is not None:
+            if spec or conversion:
+                raise ValueError(f"template field {field!r} has a format the database cannot apply")
+            pieces.append(params[field])
+    return reduce(operator.add, pieces)
+
+
+def _template(key: str, params: Mapping[str, object]) -> Template:
+    """Template ``key``, refused when unknown or when ``params`` lack one of its parameters."""
     template = TEMPLATES.get(key)
     if template is None:
         raise UnknownTemplate(f"No notification template {key!r}.", details={"template": key})
@@ -349,6 +392,4 @@ def render(key: str, locale: str, params: dict[str, str]) -> Rendered:
         raise TemplateParamsMissing(
             f"Template {key!r} needs {', '.join(missing)}.", details={"template": key, "missing": missing}
         )
-    language = normalise_locale(locale)
-    values = {name: str(params[name]) for name in template.params}
-    return Rendered(title=template.title[language], body=template.body[language].format_map(values))
+    return template

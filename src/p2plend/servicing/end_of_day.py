@@ -13,13 +13,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from sqlalchemy import ColumnElement, Select, func, or_, select
+from sqlalchemy import BigInteger, ColumnElement, Select, Subquery, cast, func, or_, select
 from sqlalchemy.orm import Session
 
 from p2plend.identity import service as identity
 from p2plend.marketplace import service as marketplace
 from p2plend.marketplace.models import Holding, Loan
-from p2plend.money import yuan_str
+from p2plend.money import yuan_sql, yuan_str
 from p2plend.notifications import service as notifications
 from p2plend.servicing import delinquency
 from p2plend.servicing.errors import InvalidDateRange
@@ -197,46 +197,22 @@ def penalty_accruals(session: Session, loan_id: int) -> list[PenaltyAccrual]:
 
 def remind(session: Session, loan_ids: Sequence[int], on: date) -> int:
     """The day's messages of ``loan_ids`` (a chunk of the batch's), in their readers'
-    languages, written together: for each loan, the borrower's reminders and overdue notices
-    (``borrower_messages``), then every holder's 回款通知 of what it paid them on ``on``.
-    Returns how many messages were written."""
-    loans = {
-        loan.id: loan for loan in session.scalars(select(Loan).where(Loan.id.in_(loan_ids)).order_by(Loan.id))
-    }
-    unpaid = unpaid_installments_of(session, list(loans))
-    paid = _paid_holders(session, list(loans), on)
-    readers = {loan.borrower_id for loan in loans.values()} | {
-        row.holder_id for rows in paid.values() for row in rows
-    }
-    locales = identity.locales_of(session, sorted(readers))
-    messages: list[notifications.InboxMessage] = []
-    for loan in loans.values():
-        if loan.status == marketplace.DISBURSED:
-            messages += [
-                notifications.InboxMessage(
-                    loan.borrower_id,
-                    template,
-                    {"loan": loan.title, **params},
-                    locales.get(loan.borrower_id, "zh"),
-                )
-                for template, params in borrower_messages(unpaid.get(loan.id, []), on)
-            ]
-        messages += [
-            notifications.InboxMessage(
-                row.holder_id,
-                "repayment_received",
-                {
-                    "loan": loan.title,
-                    "amount": yuan_str(row.net),
-                    "principal": yuan_str(row.principal),
-                    "interest": yuan_str(row.interest),
-                    "penalty": yuan_str(row.penalty),
-                },
-                locales.get(row.holder_id, "zh"),
-            )
-            for row in paid.get(loan.id, [])
-        ]
-    return notifications.notify_users(session, messages)
+    languages: the borrowers' reminders and overdue notices (``borrower_messages``), then
+    every holder's 回款通知 of what each loan paid them on ``on`` (``_holders_paid``),
+    rendered and written by the database. Returns how many messages were written."""
+    loans = session.scalars(select(Loan).where(Loan.id.in_(loan_ids)).order_by(Loan.id)).all()
+    serviced = [loan for loan in loans if loan.status == marketplace.DISBURSED]
+    unpaid = unpaid_installments_of(session, [loan.id for loan in serviced])
+    locales = identity.locales_of(session, {loan.borrower_id for loan in serviced})
+    to_borrowers = [
+        notifications.InboxMessage(
+            loan.borrower_id, template, {"loan": loan.title, **params}, locales.get(loan.borrower_id, "zh")
+        )
+        for loan in serviced
+        for template, params in borrower_messages(unpaid.get(loan.id, []), on)
+    ]
+    written = notifications.notify_users(session, to_borrowers)
+    return written + notifications.notify_selected(session, "repayment_received", _holders_paid(loan_ids, on))
 
 
 def borrower_messages(unpaid: Sequence[ScheduledInstallment], on: date) -> list[tuple[str, dict[str, str]]]:
@@ -259,36 +235,42 @@ def borrower_messages(unpaid: Sequence[ScheduledInstallment], on: date) -> list[
     return messages
 
 
-@dataclass(frozen=True)
-class _HolderPaid:
-    holder_id: int
-    principal: int
-    interest: int
-    penalty: int
-    net: int
-
-
-def _paid_holders(session: Session, loan_ids: Sequence[int], on: date) -> dict[int, list[_HolderPaid]]:
-    """What each of the loans paid each holder on ``on``, net of fees (those paid something)."""
-    found: dict[int, list[_HolderPaid]] = {}
-    for loan_id, holder_id, principal, interest, penalty, net in session.execute(
+def _holders_paid(loan_ids: Sequence[int], on: date) -> Subquery:
+    """What each of the loans paid each holder on ``on``, net of fees, as the 回款通知's
+    parameters (the holders paid something; by loan, then holder)."""
+    paid = (
         select(
             Distribution.loan_id,
             Distribution.holder_id,
-            func.sum(Distribution.principal),
-            func.sum(Distribution.interest),
-            func.sum(Distribution.penalty),
-            func.sum(Distribution.net),
+            *(
+                cast(func.sum(column), BigInteger).label(column.key)
+                for column in (
+                    Distribution.principal,
+                    Distribution.interest,
+                    Distribution.penalty,
+                    Distribution.net,
+                )
+            ),
         )
         .where(Distribution.loan_id.in_(loan_ids), Distribution.business_date == on)
         .group_by(Distribution.loan_id, Distribution.holder_id)
-        .order_by(Distribution.loan_id, Distribution.holder_id)
-    ):
-        if net > 0:
-            found.setdefault(loan_id, []).append(
-                _HolderPaid(holder_id, int(principal), int(interest), int(penalty), int(net))
-            )
-    return found
+        .subquery()
+    )
+    return (
+        select(
+            paid.c.holder_id.label("user_id"),
+            identity.locale_of(paid.c.holder_id).label("locale"),
+            Loan.title.label("loan"),
+            yuan_sql(paid.c.net).label("amount"),
+            yuan_sql(paid.c.principal).label("principal"),
+            yuan_sql(paid.c.interest).label("interest"),
+            yuan_sql(paid.c.penalty).label("penalty"),
+        )
+        .join(Loan, Loan.id == paid.c.loan_id)
+        .where(paid.c.net > 0)
+        .order_by(paid.c.loan_id, paid.c.holder_id)
+        .subquery()
+    )
 
 
 # --- the day's figures ------------------------------------------------------------------------

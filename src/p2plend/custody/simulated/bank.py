@@ -42,6 +42,7 @@ from p2plend.custody.port import (
 from p2plend.custody.simulated.models import BankCallback, BankOrder, BankSubAccount, BankTransaction
 from p2plend.db import (
     Base,
+    among,
     insert_rows,
     make_engine,
     make_session_factory,
@@ -293,7 +294,7 @@ class SimulatedBank:
         ids = dict(
             session.execute(
                 select(BankSubAccount.account_no, BankSubAccount.id)
-                .where(BankSubAccount.account_no.in_(net))
+                .where(among(session, BankSubAccount.account_no, net))
                 .order_by(BankSubAccount.id)
                 .with_for_update()
             ).all()

@@ -15,7 +15,10 @@ from p2plend.db import Base, BigId, UtcDateTime
 class BankSubAccount(Base):
     __tablename__ = "bank_sub_accounts"
     # The bank never lets a sub-account go below zero.
-    __table_args__ = (CheckConstraint("balance >= 0", name="balance_non_negative"),)
+    __table_args__ = (
+        CheckConstraint("balance >= 0", name="balance_non_negative"),
+        {"postgresql_with": {"fillfactor": 70}},  # as the ledger's balances (ledger/models.py)
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     account_no: Mapped[str] = mapped_column(String(32), unique=True)
