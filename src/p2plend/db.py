@@ -189,17 +189,19 @@ def _copy_rows(
     processors = [table.c[n].type.bind_processor(connection.dialect) for n in columns]
     quote = connection.dialect.identifier_preparer.quote
     statement = f"COPY {quote(table.name)} ({', '.join(map(quote, columns))}) FROM STDIN"
-    tail = tuple(fixed.values())
+    # The values every row shares are processed once, the rows' own only where a type asks.
+    tail = [v if p is None else p(v) for p, v in zip(processors[len(names) :], fixed.values(), strict=True)]
+    processed = [(i, p) for i, p in enumerate(processors[: len(names)]) if p is not None]
     driver = connection.connection.driver_connection
     if driver is None:
         raise RuntimeError("the session's connection is closed")
     try:
         with driver.cursor() as cursor, cursor.copy(statement) as copy:
             for row in rows:
-                values = tuple(row[n] for n in names) + tail
-                copy.write_row(
-                    [value if p is None else p(value) for p, value in zip(processors, values, strict=True)]
-                )
+                values = [row[n] for n in names]
+                for i, process in processed:
+                    values[i] = process(values[i])
+                copy.write_row(values + tail)
     except psycopg.Error as exc:
         raise DBAPIError.instance(statement, None, exc, psycopg.Error) from exc
 
