@@ -505,15 +505,18 @@ def disburse_listing(session: Session, loan_id: int, custodian: Custodian, *, ac
     bids = _bids(session, loan.id, status="frozen")
     by_investor = _amounts_by_investor(bids)
     fee = fen_times_rate(loan.amount, loan.service_fee_rate)
-    borrower_sub = sub_account_of(session, loan.borrower_id)
-    legs = [TransferLeg(sub_account_of(session, i), borrower_sub, lent) for i, lent in by_investor.items()]
+    # Every party's sub-account in one read (a loan may have hundreds of investors).
+    parties = [loan.borrower_id, *by_investor, *([loan.guarantor_id] if loan.guarantor_id else [])]
+    subs = custody.sub_accounts_of(session, parties)
+    borrower_sub = subs[loan.borrower_id]
+    legs = [TransferLeg(subs[i], borrower_sub, lent) for i, lent in by_investor.items()]
     if fee:
         platform_sub = custody.open_platform_fee_account(session, custodian).sub_account_no
         legs.append(TransferLeg(borrower_sub, platform_sub, fee))
     guarantee_fee = fen_times_rate(loan.amount, loan.guarantee_fee_rate) if loan.guarantor_id else 0
     if guarantee_fee:
         assert loan.guarantor_id is not None
-        legs.append(TransferLeg(borrower_sub, sub_account_of(session, loan.guarantor_id), guarantee_fee))
+        legs.append(TransferLeg(borrower_sub, subs[loan.guarantor_id], guarantee_fee))
     ledger.post(
         session,
         kind="disbursement",
