@@ -10,12 +10,17 @@ writes are kept and committed with the request, as the API does.
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Annotated
 
+from fastapi import Form
 from sqlalchemy.orm import Session
 
 from p2plend.errors import DomainError, commits_despite
 from p2plend.identity.service import RecordedRefusal
 from p2plend.web.i18n import Locale, error_message
+
+# A text field of a posted form, as the routes declare their fields.
+FormText = Annotated[str, Form()]
 
 # Which form field a refusal is about; codes not listed are shown above the form.
 FIELD_OF_CODE: dict[str, str] = {

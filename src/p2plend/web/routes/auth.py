@@ -1,9 +1,9 @@
 """注册 / 登录 / 退出: registration with an SMS code, sign-in (with TOTP once on), sign-out."""
 
 from datetime import timedelta
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from p2plend import clock
@@ -11,14 +11,12 @@ from p2plend.api.deps import DbSession
 from p2plend.errors import DomainError
 from p2plend.identity import service as identity
 from p2plend.web.auth import ActingUser, AnonymousCsrf, OptionalUser, end_session, start_session
-from p2plend.web.forms import FormErrors, acting
+from p2plend.web.forms import FormErrors, FormText, acting
 from p2plend.web.i18n import error_message
 from p2plend.web.render import locale_of, redirect, render, safe_next, settings_of, viewer_of
 from p2plend.web.routes.common import is_htmx, notice_of
 
 router = APIRouter(include_in_schema=False)
-
-Text = Annotated[str, Form()]
 
 
 def _client_ip(request: Request) -> str | None:
@@ -47,7 +45,7 @@ def sms_code_page(request: Request) -> Response:
 
 
 @router.post("/register/sms-code", dependencies=[AnonymousCsrf])
-def send_sms_code(request: Request, session: DbSession, phone: Text = "") -> Response:
+def send_sms_code(request: Request, session: DbSession, phone: FormText = "") -> Response:
     """Sends the registration code; an HTMX request gets the status line, a plain form the page."""
     locale = locale_of(request)
     context: dict[str, Any] = {"form": {"phone": phone}}
@@ -73,7 +71,11 @@ def _masked_input_phone(phone: str) -> str:
 
 @router.post("/register", dependencies=[AnonymousCsrf])
 def register(
-    request: Request, session: DbSession, phone: Text = "", sms_code: Text = "", password: Text = ""
+    request: Request,
+    session: DbSession,
+    phone: FormText = "",
+    sms_code: FormText = "",
+    password: FormText = "",
 ) -> Response:
     try:
         with acting(session):
@@ -114,10 +116,10 @@ def login(
     request: Request,
     session: DbSession,
     *,
-    phone: Text = "",
-    password: Text = "",
-    totp_code: Text = "",
-    next: Text = "",
+    phone: FormText = "",
+    password: FormText = "",
+    totp_code: FormText = "",
+    next: FormText = "",
 ) -> Response:
     next_url = safe_next(next, "")
     try:

@@ -24,13 +24,11 @@ from p2plend.identity import service as identity
 from p2plend.identity.service import AuthContext, Permission
 from p2plend.money import parse_amount
 from p2plend.web.auth import StaffUser
-from p2plend.web.forms import FormErrors, acting
+from p2plend.web.forms import FormErrors, FormText, acting
 from p2plend.web.i18n import Locale, error_message, translate
 from p2plend.web.render import locale_of, redirect, render
 from p2plend.web.routes.common import not_found
 from p2plend.web.routes.staff import StaffActing
-
-FormText = Annotated[str, Form()]
 
 router = APIRouter(include_in_schema=False)
 

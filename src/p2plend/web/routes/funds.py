@@ -9,7 +9,7 @@ committed, the instruction goes to the bank and its callback settles the hold.
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import APIRouter, BackgroundTasks, Depends, Form, Request
+from fastapi import APIRouter, BackgroundTasks, Depends, Request
 from fastapi.responses import Response
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -24,14 +24,12 @@ from p2plend.ledger import service as ledger
 from p2plend.money import Fen, format_cny, parse_amount
 from p2plend.web.auth import ActingUser, AnonymousCsrf, CurrentUser
 from p2plend.web.custodian import custodian_of, simulated_bank_of
-from p2plend.web.forms import FormErrors, acting
+from p2plend.web.forms import FormErrors, FormText, acting
 from p2plend.web.i18n import error_message, translate
 from p2plend.web.render import locale_of, redirect, render, settings_of
 from p2plend.web.routes.common import not_found
 
 router = APIRouter(include_in_schema=False)
-
-Text = Annotated[str, Form()]
 
 
 def funds_holder(user: CurrentUser) -> identity.AuthContext:
@@ -93,7 +91,7 @@ def deposit_check(request: Request, user: FundsHolder, amount: str = "") -> Resp
 
 @router.post("/deposit")
 def deposit_start(
-    request: Request, session: DbSession, user: FundsActing, amount: Text = "", card_id: Text = ""
+    request: Request, session: DbSession, user: FundsActing, amount: FormText = "", card_id: FormText = ""
 ) -> Response:
     """Create the deposit order and send the user to the bank's payment page."""
     try:
@@ -165,9 +163,9 @@ def withdraw_request(
     user: FundsActing,
     background: BackgroundTasks,
     *,
-    amount: Text = "",
-    card_id: Text = "",
-    totp_code: Text = "",
+    amount: FormText = "",
+    card_id: FormText = "",
+    totp_code: FormText = "",
 ) -> Response:
     """提现: amount + fee frozen now; paid out to the bound card when the bank confirms (R10, R11)."""
     locale = locale_of(request)

@@ -2,7 +2,7 @@
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from p2plend.api.deps import DbSession
@@ -12,14 +12,12 @@ from p2plend.identity import service as identity
 from p2plend.suitability import service as suitability
 from p2plend.web.auth import ActingUser, CurrentUser
 from p2plend.web.custodian import custodian_of
-from p2plend.web.forms import FormErrors, acting
+from p2plend.web.forms import FormErrors, FormText, acting
 from p2plend.web.i18n import error_message, translate
 from p2plend.web.render import locale_of, redirect, render, settings_of
 from p2plend.web.routes.common import notice_of
 
 router = APIRouter(include_in_schema=False)
-
-Text = Annotated[str, Form()]
 
 
 def _failed(request: Request, template: str, exc: DomainError, context: dict[str, Any]) -> Response:
@@ -72,7 +70,9 @@ def totp_begin(request: Request, session: DbSession, user: ActingUser) -> Respon
 
 
 @router.post("/security/2fa/confirm")
-def totp_confirm(request: Request, session: DbSession, user: ActingUser, totp_code: Text = "") -> Response:
+def totp_confirm(
+    request: Request, session: DbSession, user: ActingUser, totp_code: FormText = ""
+) -> Response:
     try:
         with acting(session):
             identity.confirm_totp_enrollment(session, user.user_id, totp_code)
@@ -97,7 +97,7 @@ def kyc_page(request: Request, session: DbSession, user: CurrentUser) -> Respons
 
 @router.post("/verify")
 def kyc_submit(
-    request: Request, session: DbSession, user: ActingUser, name: Text = "", id_number: Text = ""
+    request: Request, session: DbSession, user: ActingUser, name: FormText = "", id_number: FormText = ""
 ) -> Response:
     """实名认证, then the custody sub-account opens in the same transaction (both or neither)."""
     try:
@@ -130,9 +130,9 @@ def cards_bind(
     session: DbSession,
     user: ActingUser,
     *,
-    bank_name: Text = "",
-    card_number: Text = "",
-    holder_name: Text = "",
+    bank_name: FormText = "",
+    card_number: FormText = "",
+    holder_name: FormText = "",
 ) -> Response:
     """绑卡: a debit card in the user's verified name (R50)."""
     try:
