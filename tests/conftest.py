@@ -4,18 +4,14 @@ The suite runs twice: on SQLite (default) and on PostgreSQL when
 ``P2PLEND_TEST_DATABASE_URL`` names one. The schema always comes from the Alembic
 migrations. Each test gets its own database cloned from a migrated template (a file
 copy on SQLite, ``CREATE DATABASE … TEMPLATE`` on PostgreSQL), so tests that use several
-connections — concurrency, the custodian's own session — are isolated too. A used PostgreSQL
-clone is dropped by a background thread (``_Dropper``): a drop takes from 30 ms to seconds, and
-the next test need not wait for it.
+connections — concurrency, the custodian's own session — are isolated too.
 
 After every test that used the database the ledger invariants are verified.
 """
 
 import itertools
 import os
-import queue
 import shutil
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, date, datetime
@@ -71,59 +67,9 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     _pg_admin(pg, f'DROP DATABASE IF EXISTS "{name}"')
 
 
-class _Dropper:
-    """Drops the worker's used PostgreSQL clones in a thread of its own; ``close`` waits for the
-    last and raises the first failure (a clone left behind is a leak, never a wrong result:
-    every test's clone has a name of its own)."""
-
-    def __init__(self, pg: str) -> None:
-        self._pg = pg
-        self._names: queue.Queue[str | None] = queue.Queue()
-        self._failure: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="p2plend-test-db-dropper", daemon=True)
-        self._thread.start()
-
-    def drop(self, name: str) -> None:
-        self._names.put(name)
-
-    def close(self) -> None:
-        self._names.put(None)
-        self._thread.join()
-        if self._failure is not None:
-            raise self._failure
-
-    def _run(self) -> None:
-        while (name := self._names.get()) is not None:
-            try:
-                _pg_admin(self._pg, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            except Exception as exc:
-                self._failure = self._failure or exc
-
-
-@pytest.fixture(scope="session")
-def _dropper() -> Iterator[_Dropper | None]:
-    pg = _postgres_url()
-    if pg is None:
-        yield None
-        return
-    dropper = _Dropper(pg)
-    yield dropper
-    dropper.close()
-
-
-_clone_numbers = itertools.count()
-
-
-def _pg_clone(pg: str, template: str, prefix: str) -> str:
-    """A new database cloned from the template, under a name no other test of the run uses."""
-    name = f"{prefix}_{_worker()}_{next(_clone_numbers)}"
-    _pg_admin(pg, f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
-    return name
-
-
 @pytest.fixture(scope="session")
 def fresh_database(
-    template: str, _dropper: _Dropper | None, tmp_path_factory: pytest.TempPathFactory
+    template: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Callable[[], AbstractContextManager[str]]:
     """Another database cloned from the template, per use: for tests needing many (hypothesis machines)."""
     pg = _postgres_url()
@@ -131,16 +77,22 @@ def fresh_database(
 
     @contextmanager
     def clone() -> Iterator[str]:
-        if pg is None or _dropper is None:
-            path = tmp_path_factory.mktemp("clone") / f"clone{next(numbers)}.sqlite"
+        n = next(numbers)
+        if pg is None:
+            path = tmp_path_factory.mktemp("clone") / f"clone{n}.sqlite"
             shutil.copyfile(template, path)
             yield f"sqlite:///{path}"
             return
-        name = _pg_clone(pg, template, "p2plend_clone")
+        name = f"p2plend_clone_{_worker()}_{n}"
+        _pg_admin(
+            pg,
+            f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)',
+            f'CREATE DATABASE "{name}" TEMPLATE "{template}"',
+        )
         try:
             yield _pg_url_for(pg, name)
         finally:
-            _dropper.drop(name)
+            _pg_admin(pg, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
     return clone
 
@@ -204,16 +156,20 @@ def copy_database(source_url: str, target_url: str) -> None:
 
 
 @pytest.fixture
-def database_url(template: str, _dropper: _Dropper | None, tmp_path: Path) -> Iterator[str]:
+def database_url(template: str, tmp_path: Path) -> Iterator[str]:
     pg = _postgres_url()
-    if pg is None or _dropper is None:
+    if pg is None:
         path = tmp_path / "test.sqlite"
         shutil.copyfile(template, path)
         yield f"sqlite:///{path}"
         return
-    name = _pg_clone(pg, template, "p2plend_test")
+    name = f"p2plend_test_{_worker()}"
+    _pg_admin(
+        pg,
+        f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)',
+        f'CREATE DATABASE "{name}" TEMPLATE "{template}"',
+    )
     yield _pg_url_for(pg, name)
-    _dropper.drop(name)  # after every fixture of the test that used it (engines disposed)
 
 
 @pytest.fixture
