@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from p2plend import clock
 from p2plend.config import get_settings
-from p2plend.db import insert_rows
+from p2plend.db import insert_rows, table_of
 from p2plend.errors import InvalidInput, NotFound
 from p2plend.notifications.models import OutboxMessage
 from p2plend.notifications.sealing import open_sms, seal_sms
@@ -173,32 +173,18 @@ def notify_selected(session: Session, template: str, recipients: Subquery) -> in
     of holders, with no row passing through Python. Returns how many were written."""
     params = {c.name: c for c in recipients.c if c.name not in ("user_id", "locale")}
     title, body = render_sql(template, recipients.c.locale, params)
-    now = clock.now()
+    delivered = _delivered_inbox(clock.now())
+    columns = table_of(OutboxMessage).c
     result = session.execute(
         insert(OutboxMessage).from_select(
-            [
-                "channel",
-                "user_id",
-                "template",
-                "locale",
-                "title",
-                "body",
-                "status",
-                "attempts",
-                "created_at",
-                "sent_at",
-            ],
+            ["user_id", "template", "locale", "title", "body", *delivered],
             select(
-                literal("inbox"),
                 recipients.c.user_id,
                 literal(template),
                 recipients.c.locale,
                 title,
                 body,
-                literal("sent"),
-                literal(0),
-                literal(now, OutboxMessage.created_at.type),
-                literal(now, OutboxMessage.sent_at.type),
+                *(literal(value, columns[name].type) for name, value in delivered.items()),
             ),
         ),
         execution_options={"preserve_rowcount": True},
@@ -210,17 +196,18 @@ def _inbox_row(message: InboxMessage, now: datetime) -> dict[str, Any]:
     language = normalise_locale(message.locale)
     rendered = render(message.template, language, message.params)
     return {
-        "channel": "inbox",
         "user_id": message.user_id,
         "template": message.template,
         "locale": language,
         "title": rendered.title,
         "body": rendered.body,
-        "status": "sent",
-        "attempts": 0,
-        "created_at": now,
-        "sent_at": now,
+        **_delivered_inbox(now),
     }
+
+
+def _delivered_inbox(now: datetime) -> dict[str, Any]:
+    """What every message-center row carries: delivered by being written, at ``now``."""
+    return {"channel": "inbox", "status": "sent", "attempts": 0, "created_at": now, "sent_at": now}
 
 
 def mark_read(session: Session, user_id: int, notification_id: int) -> Notification:
